@@ -1,0 +1,339 @@
+"""Reading a spec: YAML → expanded layer list → checked, topologically ordered graph.
+
+A spec is a dataflow graph of named layers. ``input: name`` (or ``inputs: [a, b]``) names a
+layer's producers; by default a layer reads the layer written before it, and the first one
+reads the network input, called ``input``. ``templates`` hold reusable layer lists that
+``{use: T, name: block, repeat: N}`` expands with names ``block.0.x``, ``block.1.x``...;
+inside a template ``$in`` is the caller's input and local names are prefixed.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SpecError
+from .expr import ExpressionError, substitute
+from .layers import ANALOG, LAYER_KINDS, VALUE_KINDS, Layer, MeanTime, ShapeProblem
+from .yamlio import LocatedDict, read_yaml
+
+TOP_LEVEL_KEYS = {"name", "description", "source", "extends", "input", "params", "templates", "layers", "output"}
+INPUT_KEYS = {"shape", "T", "encoding", "values"}
+ENCODINGS = ("direct", "frames")
+CALL_KEYS = {"use", "name", "repeat", "with", "input", "when"}
+MAX_ELEMENTS_PER_STEP = 2_000_000_000
+INPUT_NAME = "input"
+
+
+@dataclass
+class InputSpec:
+    """Network input: ``shape`` per step, ``T`` steps; ``direct`` repeats one static
+    (analog) image T times, ``frames`` takes a given [T, *shape] array."""
+
+    shape: tuple
+    T: int
+    encoding: str = "direct"
+    values: str = ANALOG
+
+
+@dataclass
+class Spec:
+    """A checked network description: layers in topological order with their shapes."""
+
+    path: str
+    name: str
+    description: str
+    input: InputSpec
+    layers: dict  # name -> Layer, topological order
+    shapes: dict  # name -> per-step shape (includes INPUT_NAME)
+    values: dict  # name -> value kind of the layer's output
+    static: set   # layers that run once (after a mean over time)
+    output: str
+    lines: dict = field(default_factory=dict)  # name -> line in layers_path
+    layers_path: str = ""  # the file the layers were written in (a base file for 'extends')
+    source: str = ""
+
+    def in_shapes(self, name) -> list[tuple]:
+        return [self.shapes[i] for i in self.layers[name].inputs]
+
+    def in_values(self, name) -> list[str]:
+        return [self.values[i] for i in self.layers[name].inputs]
+
+    def steps(self, name) -> int:
+        return 1 if name in self.static else self.input.T
+
+    def consumers(self, name) -> list[str]:
+        return [n for n, layer in self.layers.items() if name in layer.inputs]
+
+    def parameter_shapes(self) -> dict:
+        """{layer: {parameter: shape}} for every layer with parameters (BN running
+        statistics included: they are weights-file entries though not trainable)."""
+        out = {}
+        for name, layer in self.layers.items():
+            shapes = layer.parameter_shapes(self.in_shapes(name))
+            if shapes:
+                out[name] = shapes
+        return out
+
+    @property
+    def param_count(self) -> int:
+        """Trainable parameters, as papers count them (BN running statistics excluded)."""
+        return sum(math.prod(shape) for shapes in self.parameter_shapes().values()
+                   for key, shape in shapes.items() if not key.startswith("running_"))
+
+    def dense_ops(self, name) -> int:
+        return self.layers[name].dense_ops(self.in_shapes(name), self.shapes[name])
+
+    def error(self, name, message, fix=None) -> SpecError:
+        return SpecError(message, file=self.layers_path or self.path, line=self.lines.get(name), layer=name, fix=fix)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a YAML spec; every problem is a :class:`SpecError` naming file and line."""
+    return _SpecReader(str(path)).read()
+
+
+class _SpecReader:
+    def __init__(self, path):
+        self.path = path
+        self.entries: list[tuple[LocatedDict, str, dict]] = []  # (raw layer, note, names)
+
+    def fail(self, message, line=None, layer=None, fix=None):
+        raise SpecError(message, file=self.path, line=line, layer=layer, fix=fix)
+
+    def _read_root(self, path, depth=0):
+        """Read a spec file; ``extends: base.yaml`` takes the base's sections, the file's own
+        sections replace them and its ``params`` update the base's."""
+        self.path = path
+        root = read_yaml(path, "spec")
+        if not isinstance(root, dict):
+            self.fail("a spec must be a mapping with 'input' and 'layers'", line=1)
+        self._check_keys(root, TOP_LEVEL_KEYS, "top level")
+        origins = {key: path for key in root}
+        if "extends" not in root:
+            return root, origins
+        if depth > 4:
+            self.fail("'extends' chains more than 4 files deep", line=root.line_of("extends"))
+        base_path = str(Path(path).parent / str(root["extends"]))
+        base, base_origins = self._read_root(base_path, depth + 1)
+        self.path = path
+        merged = LocatedDict(base)
+        merged.line, merged.key_lines = root.line, {**base.key_lines}
+        for key, value in root.items():
+            if key == "params" and isinstance(value, dict) and isinstance(base.get("params"), dict):
+                value = {**base["params"], **value}
+            merged[key] = value
+        return merged, {**base_origins, **origins}
+
+    def read(self) -> Spec:
+        spec_path = self.path
+        root, origins = self._read_root(spec_path)
+        self.path = origins.get("input", spec_path)
+        params = root.get("params") or {}
+        if not isinstance(params, dict):
+            self.fail("'params' must be a mapping of names to numbers", line=root.line_of("params"))
+        params = dict(params)
+        input_spec = self._read_input(root, params)
+        self.path = origins.get("layers", spec_path)
+        if not isinstance(root.get("layers"), list) or not root["layers"]:
+            self.fail("'layers' must be a non-empty list", line=root.line_of("layers"),
+                      fix="list the layers, e.g. '- {name: conv1, kind: conv2d, out_channels: 16}'")
+        templates = root.get("templates") or {}
+        if not isinstance(templates, dict):
+            self.fail("'templates' must be a mapping of names to layer lists", line=root.line_of("templates"))
+        layers: dict[str, Layer] = {}
+        lines: dict[str, int] = {}
+        self._expand(root["layers"], prefix="", caller_input=INPUT_NAME,
+                     params=params, templates=templates, note="", layers=layers, lines=lines, depth=0)
+        output = root.get("output", list(layers)[-1])
+        if output not in layers:
+            self.fail(f"output '{output}' is not a layer", line=root.line_of("output"))
+        order = self._topological_order(layers, lines)
+        layers = {n: layers[n] for n in order}
+        spec = self._infer(input_spec, root, layers, lines, output)
+        spec.path, spec.layers_path = spec_path, self.path
+        spec.source = str(root.get("source", ""))
+        if "name" not in root:
+            spec.name = Path(spec_path).stem
+        return spec
+
+    def _check_keys(self, mapping, allowed, where, layer=None):
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
+                self.fail(f"unknown key '{key}' in {where}", line=mapping.line_of(key), layer=layer, fix=hint)
+
+    def _read_input(self, root, params) -> InputSpec:
+        raw = root.get("input")
+        if not isinstance(raw, dict):
+            self.fail("missing 'input' section", line=1, fix="add 'input: {shape: [3, 32, 32], T: 4, encoding: direct}'")
+        self._check_keys(raw, INPUT_KEYS, "input")
+        raw = self._substitute(raw, params, raw.line)
+        shape, T = raw.get("shape"), raw.get("T")
+        if not isinstance(shape, list) or not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+            self.fail(f"input 'shape' must be a list of positive ints, got {shape!r}", line=raw.line_of("shape"))
+        if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= 100_000:
+            self.fail(f"input 'T' must be an int between 1 and 100000 time steps, got {T!r}", line=raw.line_of("T"))
+        encoding = raw.get("encoding", "direct")
+        if encoding not in ENCODINGS:
+            self.fail(f"unknown encoding '{encoding}'", line=raw.line_of("encoding"), fix=f"use one of {ENCODINGS}")
+        values = raw.get("values", ANALOG)
+        if values not in VALUE_KINDS:
+            self.fail(f"unknown input values '{values}'", line=raw.line_of("values"), fix=f"use one of {VALUE_KINDS}")
+        if encoding == "direct" and values != ANALOG:
+            self.fail("a direct-encoded image is analog", line=raw.line_of("values"), fix="drop 'values' or use encoding: frames")
+        return InputSpec(tuple(shape), T, encoding, values)
+
+    def _substitute(self, raw, names, line, layer=None):
+        try:
+            return substitute(raw, names)
+        except ExpressionError as err:
+            self.fail(str(err), line=line, layer=layer, fix="use numbers or names from 'params'")
+
+    def _expand(self, entries, prefix, caller_input, params, templates, note, layers, lines, depth):
+        if depth > 8:
+            self.fail("templates nest more than 8 deep (a template using itself?)", line=getattr(entries, "line", None))
+        if not isinstance(entries, list):
+            self.fail("a layer list must be a YAML list", line=getattr(entries, "line", None))
+        local_names = {e.get("name") for e in entries if isinstance(e, dict) and "kind" in e}
+        previous = caller_input
+        for entry in entries:
+            if not isinstance(entry, dict):
+                self.fail(f"each layer must be a mapping, got {entry!r}", line=getattr(entries, "line", None))
+            if "use" in entry:
+                previous = self._expand_call(entry, prefix, previous, local_names, caller_input, params,
+                                             templates, note, layers, lines, depth)
+                continue
+            previous = self._add_layer(entry, prefix, previous, local_names, caller_input, params,
+                                       note, layers, lines)
+        return previous
+
+    def _resolve(self, ref, prefix, local_names, caller_input):
+        if ref == "$in":
+            return caller_input
+        if ref in local_names:
+            return prefix + ref
+        return ref
+
+    def _expand_call(self, entry, prefix, previous, local_names, caller_input, params, templates,
+                     note, layers, lines, depth):
+        self._check_keys(entry, CALL_KEYS, "template use")
+        entry = self._substitute(entry, params, entry.line)
+        if not entry.get("when", True):
+            return previous
+        name = entry["use"]
+        if name not in templates:
+            close = difflib.get_close_matches(str(name), list(templates), n=1)
+            self.fail(f"unknown template '{name}'", line=entry.line,
+                      fix=f"did you mean '{close[0]}'?" if close else f"templates defined: {', '.join(templates) or 'none'}")
+        repeat = entry.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= 10_000:
+            self.fail(f"'repeat' must be an int between 0 and 10000, got {repeat!r}", line=entry.line_of("repeat"))
+        extra = entry.get("with") or {}
+        call_input = self._resolve(entry["input"], prefix, local_names, caller_input) if "input" in entry else previous
+        base = str(entry.get("name", name))
+        for i in range(repeat):
+            instance = base.replace("{i}", str(i)) if "{i}" in base else (f"{base}.{i}" if "repeat" in entry else base)
+            names = {**params, **extra, "i": i}
+            body = self._substitute(templates[name], names, entry.line)
+            where = f"{note} in template '{name}' used at line {entry.line}".strip()
+            call_input = self._expand(body, prefix + instance + ".", call_input, names, templates,
+                                      where, layers, lines, depth + 1)
+        return call_input
+
+    def _add_layer(self, entry, prefix, previous, local_names, caller_input, params, note, layers, lines):
+        line = entry.line
+        entry = self._substitute(entry, params, line)
+        if not entry.get("when", True):  # a layer present only in some configurations
+            return previous
+        kind, raw_name = entry.get("kind"), entry.get("name")
+        if not isinstance(raw_name, str) or not raw_name:
+            self.fail("every layer needs a 'name'", line=line, fix="add 'name: <unique name>'")
+        name = prefix + raw_name
+        if name == INPUT_NAME or name in layers:
+            self.fail(f"layer name '{name}' is used twice" if name != INPUT_NAME else "'input' is reserved for the network input",
+                      line=line, layer=name, fix="give each layer a unique name")
+        if kind not in LAYER_KINDS:
+            close = difflib.get_close_matches(str(kind), list(LAYER_KINDS), n=1)
+            self.fail(f"unknown layer kind '{kind}'", line=line, layer=name,
+                      fix=f"did you mean '{close[0]}'?" if close else f"known kinds: {', '.join(LAYER_KINDS)}")
+        cls = LAYER_KINDS[kind]
+        options = set(cls.options())
+        self._check_keys(entry, {"name", "kind", "input", "inputs", "firing_rate", "when"} | options, f"{kind} layer", layer=name)
+        if "input" in entry and "inputs" in entry:
+            self.fail("give 'input' or 'inputs', not both", line=line, layer=name)
+        refs = entry.get("inputs", entry.get("input", previous))
+        refs = [refs] if isinstance(refs, str) else refs
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            self.fail(f"'inputs' must be a layer name or a list of names, got {refs!r}", line=line, layer=name)
+        inputs = tuple(self._resolve(r, prefix, local_names or set(), caller_input) for r in refs)
+        arity = cls.arity
+        if (arity is None and len(inputs) < 2) or (arity is not None and len(inputs) != arity):
+            want = "two or more inputs" if arity is None else f"{arity} input{'s' if arity > 1 else ''}"
+            self.fail(f"a {kind} layer takes {want}, got {len(inputs)}", line=line, layer=name)
+        rate = entry.get("firing_rate")
+        if rate is not None and (not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
+            self.fail(f"'firing_rate' must be between 0 and 1 (spikes per neuron per step), got {rate!r}", line=line, layer=name)
+        kwargs = {k: v for k, v in entry.items() if k in options}
+        origin = f"{self.path}:{line}" + (f" ({note})" if note else "")
+        try:
+            layer = cls(name=name, inputs=inputs, origin=origin, firing_rate=rate, **kwargs)
+        except ShapeProblem as err:
+            self.fail(str(err), line=line, layer=name, fix=err.fix)
+        layers[name] = layer
+        lines[name] = line
+        return name
+
+    def _topological_order(self, layers, lines):
+        for name, layer in layers.items():
+            for ref in layer.inputs:
+                if ref != INPUT_NAME and ref not in layers:
+                    close = difflib.get_close_matches(ref, list(layers), n=1)
+                    self.fail(f"input '{ref}' is not a layer", line=lines[name], layer=name,
+                              fix=f"did you mean '{close[0]}'?" if close else "name an earlier layer or 'input'")
+        indegree = {n: sum(r != INPUT_NAME for r in layer.inputs) for n, layer in layers.items()}
+        consumers = {n: [] for n in layers}
+        for name, layer in layers.items():
+            for ref in layer.inputs:
+                if ref != INPUT_NAME:
+                    consumers[ref].append(name)
+        ready = [n for n in layers if indegree[n] == 0]
+        order = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for c in consumers[name]:
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    ready.append(c)
+        if len(order) < len(layers):
+            cycle = [n for n in layers if n not in order]
+            self.fail(f"the layers {cycle} form a cycle", line=lines[cycle[0]], layer=cycle[0],
+                      fix="a spec is feed-forward: make one of them read an earlier layer")
+        return order
+
+    def _infer(self, input_spec, root, layers, lines, output) -> Spec:
+        shapes = {INPUT_NAME: input_spec.shape}
+        values = {INPUT_NAME: input_spec.values}
+        static = set()
+        for name, layer in layers.items():
+            in_shapes = [shapes[i] for i in layer.inputs]
+            try:
+                shape = tuple(layer.output_shape(in_shapes))
+            except ShapeProblem as err:
+                producers = ", ".join(f"'{i}' {list(shapes[i])}" for i in layer.inputs)
+                self.fail(f"{err} (inputs: {producers})", line=lines[name], layer=name, fix=err.fix)
+            if math.prod(shape) > MAX_ELEMENTS_PER_STEP:
+                self.fail(f"output of {math.prod(shape):,} elements per step is absurdly large", line=lines[name],
+                          layer=name, fix="check the sizes")
+            shapes[name] = shape
+            values[name] = layer.output_values([values[i] for i in layer.inputs])
+            if isinstance(layer, MeanTime) or any(i in static for i in layer.inputs):
+                if not isinstance(layer, MeanTime) and not all(i in static for i in layer.inputs):
+                    self.fail("mixes per-step inputs with inputs averaged over time", line=lines[name], layer=name)
+                static.add(name)
+        return Spec(path=self.path, name=str(root.get("name", Path(self.path).stem)),
+                    description=str(root.get("description", "")), input=input_spec, layers=layers,
+                    shapes=shapes, values=values, static=static, output=output, lines=lines)

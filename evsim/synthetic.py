@@ -1,0 +1,93 @@
+"""Deterministic random weights that fire at a chosen rate — realistic sparsity without
+trained weights, for benchmarks, demos and tests.
+
+Convs and linears draw W ~ N(0, 1/fan_in). Each BatchNorm that feeds a spiking layer is
+then calibrated on a sample input, layer by layer in topological order (upstream layers
+already calibrated): its gain rescales the pre-activations to unit spread and its shift is
+bisected until the spiking layer fires at ``target_rate`` spikes per neuron per step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .engines import dense, ops
+from .network import Network
+from .spec import ANALOG, BINARY, Spec, load_spec
+
+
+def sample_input(spec: Spec, seed: int = 0, rate: float = 0.1) -> np.ndarray:
+    """A reproducible input of the spec's shape: a normalised random image for ``direct``,
+    random events (binary or small integer counts) at ``rate`` for ``frames``."""
+    rng = np.random.default_rng(seed)
+    inp = spec.input
+    if inp.encoding == "direct":
+        return rng.standard_normal(inp.shape)
+    shape = (inp.T, *inp.shape)
+    if inp.values == ANALOG:
+        return rng.standard_normal(shape)
+    events = (rng.random(shape) < rate).astype(np.float64)
+    return events if inp.values == BINARY else events * rng.integers(1, 3, size=shape)
+
+
+def initial_weights(spec: Spec, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shapes in spec.parameter_shapes().items():
+        layer = spec.layers[name]
+        entry = {}
+        for key, shape in shapes.items():
+            if key == "weight" and layer.kind != "batchnorm":
+                fan_in = int(np.prod(shape[1:]))
+                entry[key] = rng.standard_normal(shape) / np.sqrt(fan_in)
+            elif key in ("weight", "running_var"):
+                entry[key] = np.ones(shape)
+            else:
+                entry[key] = np.zeros(shape)
+        params[name] = entry
+    return params
+
+
+def _rate_after_shift(layer, x, shift):
+    return float(ops.spiking(layer, x + shift).mean())
+
+
+def _calibrate_shift(layer, x, target_rate, iterations=40):
+    """Bisect the shift δ with rate(x + δ) = target (rate is monotone in δ)."""
+    spread = float(np.abs(x).max()) + abs(layer.v_threshold) + 1.0
+    low, high = -spread, spread
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        if _rate_after_shift(layer, x, middle) < target_rate:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=None) -> dict:
+    """``{layer: {param: array}}`` for ``spec`` (a Spec or a path), deterministic in ``seed``,
+    with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
+    seeded :func:`sample_input`)."""
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if not 0 < target_rate < 1:
+        raise ValueError(f"target_rate must be in (0, 1) spikes per neuron per step, got {target_rate}")
+    params = initial_weights(spec, seed)
+    network = Network(spec, params)
+    sample = sample_input(spec, seed) if sample is None else sample
+
+    def calibrate(name, inputs):
+        layer = spec.layers[name]
+        bn = layer.inputs[0]
+        if not layer.spiking or bn not in network.fused:
+            return
+        x = inputs[0]  # the folded producer's output: BN already applied with current γ, β
+        gain = 1.0 / max(float(x.std()), 1e-12)
+        x *= gain
+        shift = _calibrate_shift(layer, x, target_rate)
+        x += shift
+        entry = network.params[bn]
+        entry["weight"] = entry["weight"] * gain
+        entry["bias"] = entry["bias"] * gain + shift
+
+    dense.propagate(network, sample, np.float64, before=calibrate, count=False)
+    return network.params
