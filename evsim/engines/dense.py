@@ -40,7 +40,7 @@ def propagate(network, x, dtype=np.float64, before=None, count=True):
             if before is not None:
                 before(name, inputs)
             outputs[name] = ops.forward(layer, params.get(name, {}), inputs)
-            if count:
+            if count and layer.kind != "mean_time":  # nothing to count in a mean over T
                 stats[name] = count_layer(spec, name, params.get(name, {}), inputs, outputs[name])
             if layer.spiking:
                 spikes[name] = outputs[name]

@@ -72,6 +72,11 @@ class Layer:
     def bias_adds(self, out_shape: tuple) -> int:
         return 0
 
+    def synapses(self, in_shapes: list[tuple], out_shape: tuple) -> int:
+        """Synapses that really exist per time step (every input × its real fan-out;
+        padded borders excluded) — the dense count of the exact conventions."""
+        return 0
+
     @classmethod
     def options(cls) -> list[str]:
         common = {f.name for f in dataclasses.fields(Layer)}
@@ -137,6 +142,15 @@ class Conv2d(Layer):
     def bias_adds(self, out_shape):
         return math.prod(out_shape) if self.bias else 0
 
+    def synapses(self, in_shapes, out_shape):
+        """Σ over input positions of the taps that land inside the output: separable, so the
+        product over both axes of Σ_{position, tap} [position + p − d·tap ≡ 0 (mod s), in range]."""
+        taps = [sum(1 for pos in range(n_in) for u in range(k)
+                    if (pos + p - d * u) >= 0 and (pos + p - d * u) % s == 0 and (pos + p - d * u) // s < n_out)
+                for n_in, n_out, k, s, p, d in zip(in_shapes[0][1:], out_shape[1:], self.kernel_size, self.stride,
+                                                   self.padding, self.dilation)]
+        return math.prod(taps) * in_shapes[0][0] * (self.out_channels // self.groups)
+
 
 @register
 @dataclass
@@ -164,6 +178,9 @@ class Linear(Layer):
 
     def dense_ops(self, in_shapes, out_shape):
         return math.prod(in_shapes[0]) * self.out_features
+
+    def synapses(self, in_shapes, out_shape):
+        return self.dense_ops(in_shapes, out_shape)
 
     def bias_adds(self, out_shape):
         return math.prod(out_shape) if self.bias else 0
@@ -337,6 +354,10 @@ class Attention(Layer):
         if self.order == "qk_first":
             return 2 * n * n * d_model
         return 2 * n * d_head * d_model
+
+    def synapses(self, in_shapes, out_shape):
+        """The second product's row scatters, all present: N·N·D (qk_first) or N·D·d (kv_first)."""
+        return self.dense_ops(in_shapes, out_shape) // 2
 
 
 @register
