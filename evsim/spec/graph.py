@@ -9,6 +9,7 @@ inside a template ``$in`` is the caller's input and local names are prefixed.
 from __future__ import annotations
 
 import difflib
+import heapq
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,15 +300,17 @@ class _SpecReader:
             for ref in layer.inputs:
                 if ref != INPUT_NAME:
                     consumers[ref].append(name)
-        ready = [n for n in layers if indegree[n] == 0]
+        position = {n: i for i, n in enumerate(layers)}
+        ready = [(position[n], n) for n in layers if indegree[n] == 0]
+        heapq.heapify(ready)
         order = []
-        while ready:
-            name = ready.pop(0)
+        while ready:  # Kahn's algorithm, taking the earliest-written ready layer: file order where possible
+            _, name = heapq.heappop(ready)
             order.append(name)
             for c in consumers[name]:
                 indegree[c] -= 1
                 if indegree[c] == 0:
-                    ready.append(c)
+                    heapq.heappush(ready, (position[c], c))
         if len(order) < len(layers):
             cycle = [n for n in layers if n not in order]
             self.fail(f"the layers {cycle} form a cycle", line=lines[cycle[0]], layer=cycle[0],

@@ -60,13 +60,16 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
     per_step = [n for n in spec.layers if n not in spec.static]
     once = [n for n in spec.layers if n in spec.static]
     gathered = {n: [] for n in once if spec.layers[n].kind == "mean_time"}
+    output_steps = []
     for t in range(T):
         current = {INPUT_NAME: xs[t]}
         for name in per_step:
             _step(spec, name, current, fused, prepared, info, stats, spikes, state, t)
         for name in gathered:
             gathered[name].append(current[spec.layers[name].inputs[0]])
-    current = {}
+        if spec.output not in spec.static:
+            output_steps.append(current[spec.output])
+    current = {spec.output: np.stack(output_steps)} if output_steps else {}
     for name in once:
         if name in gathered:  # the mean over time: the same dense reduction the reference uses
             layer = spec.layers[name]

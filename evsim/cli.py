@@ -1,0 +1,166 @@
+"""The ``evsim`` command: info, run, energy, audit, crossval."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EvsimError, InputError
+
+
+def _format_shape(shape):
+    return "×".join(str(s) for s in shape)
+
+
+def cmd_info(args):
+    from .spec import load_spec
+    spec = load_spec(args.spec)
+    shapes = spec.parameter_shapes()
+    print(f"{spec.name}: input {spec.input.encoding} {_format_shape(spec.input.shape)}, T = {spec.input.T} steps")
+    header = f"{'layer':<34} {'kind':<11} {'output/step':<14} {'values':<8} {'params':>11} {'dense MACs/step':>16}"
+    print(header)
+    print("-" * len(header))
+    total_ops = 0
+    for name, layer in spec.layers.items():
+        params = sum(math.prod(s) for k, s in shapes.get(name, {}).items() if not k.startswith("running_"))
+        ops = spec.dense_ops(name)
+        total_ops += ops * spec.steps(name)
+        print(f"{name:<34} {layer.kind:<11} {_format_shape(spec.shapes[name]):<14} {spec.values[name]:<8} "
+              f"{params:>11,} {ops:>16,}")
+    print("-" * len(header))
+    print(f"parameters: {spec.param_count:,} ({spec.param_count / 1e6:.2f} M, BatchNorm running statistics excluded)")
+    print(f"dense operations per inference: {total_ops / 1e9:.4f} G MAC/AC (padded-border FLOP count, all T steps)")
+
+
+def _network(args):
+    from . import load, synthetic_weights
+    from .spec import load_spec
+    spec = load_spec(args.spec)
+    if args.weights:
+        return load(spec, args.weights)
+    if args.synthetic_rate is None:
+        raise EvsimError("no weights given", file=args.spec,
+                         fix="pass --weights W.safetensors, or --synthetic-rate 0.15 for calibrated random weights")
+    return load(spec, synthetic_weights(spec, seed=args.seed, target_rate=args.synthetic_rate))
+
+
+def _inputs(args, network):
+    """The input array(s): --input X.npy holds one input or a batch (one more leading axis)."""
+    from .synthetic import sample_input
+    spec = network.spec
+    if not args.input:
+        return [sample_input(spec, args.seed)]
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read input ({err})", file=args.input, fix="save it with numpy.save") from None
+    single = spec.input.shape if spec.input.encoding == "direct" else (spec.input.T, *spec.input.shape)
+    if x.shape == tuple(single):
+        return [x]
+    if x.shape[1:] == tuple(single):
+        return list(x)
+    raise InputError(f"input has shape {list(x.shape)}; expected {list(single)} or a batch [B, {', '.join(map(str, single))}]",
+                     file=args.input)
+
+
+def run_all(network, inputs, engine, dtype):
+    """Run every input, with a progress bar when there are several."""
+    from tqdm import tqdm
+    return [network.run(x, engine=engine, dtype=dtype) for x in
+            tqdm(inputs, desc=f"{engine} engine", unit="input", disable=len(inputs) < 2, file=sys.stderr)]
+
+
+def cmd_run(args):
+    from .weights import write_atomic
+    network = _network(args)
+    runs = run_all(network, _inputs(args, network), args.engine, args.dtype)
+    outputs = np.stack([r.output for r in runs])
+    for i, r in enumerate(runs):
+        rates = {n: s.mean() for n, s in r.spikes.items()}
+        mean_rate = float(np.mean(list(rates.values()))) if rates else 0.0
+        top = int(np.argmax(r.output)) if r.output.ndim == 1 else None
+        print(f"input {i}: output {list(r.output.shape)}, argmax {top}, mean firing rate {mean_rate:.4f} spikes/neuron/step "
+              f"over {len(rates)} spiking layers ({args.engine} engine, {args.dtype})")
+    if args.save_output:
+        write_atomic(args.save_output, lambda tmp: np.save(tmp, outputs if len(runs) > 1 else outputs[0]))
+        print(f"wrote {args.save_output}")
+    if args.save_spikes:
+        spikes = {n: (np.stack([r.spikes[n] for r in runs]) if len(runs) > 1 else runs[0].spikes[n]).astype(np.uint8)
+                  for n in runs[0].spikes}
+        write_atomic(args.save_spikes, lambda tmp: np.savez_compressed(tmp, **spikes))
+        print(f"wrote {args.save_spikes} ({len(spikes)} layers, arrays [T, ...] of 0/1)")
+
+
+def cmd_energy(args):
+    from energy.cli import run_energy
+    run_energy(args)
+
+
+def cmd_audit(args):
+    from energy.cli import run_audit
+    run_audit(args)
+
+
+def cmd_crossval(args):
+    from .crossval.cli import run_crossval
+    run_crossval(args)
+
+
+def _add_network_options(p):
+    p.add_argument("spec", help="YAML network spec")
+    p.add_argument("--weights", help=".npz or .safetensors weights keyed '<layer>.<param>'")
+    p.add_argument("--synthetic-rate", type=float, help="no weights file: calibrated random weights firing at this rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input", help=".npy input (one, or a batch with a leading axis); default: a seeded sample")
+    p.add_argument("--engine", choices=["dense", "event"], default="event")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="evsim", description="Event-driven spiking-network simulator with energy accounting")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="shapes, parameters and dense operation counts of a spec")
+    p.add_argument("spec")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("run", help="run a network on an input")
+    _add_network_options(p)
+    p.add_argument("--save-output", help="write the output(s) to this .npy")
+    p.add_argument("--save-spikes", help="write every spiking layer's spikes to this .npz, keyed by layer")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("energy", help="per-layer energy of one inference, measured or from declared rates")
+    _add_network_options(p)
+    p.add_argument("--rates", help="YAML of declared firing rates per layer (no weights needed)")
+    p.add_argument("--profile", default="horowitz45-fp32", help="hardware profile name or YAML file")
+    p.add_argument("--convention", default="exact", choices=["paper", "exact", "effective", "dense"])
+    p.add_argument("--integer-as", choices=["ac", "mac"], default="ac", help="price integer multi-spike inputs as AC per spike or as MAC")
+    p.add_argument("--no-bias", action="store_true", help="do not count bias and folded-BatchNorm additions")
+    p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
+    p.add_argument("--output", help="write the report to this file instead of the terminal")
+    p.add_argument("--plot", help="write a per-layer breakdown chart (PNG/PDF/SVG)")
+    p.set_defaults(func=cmd_energy)
+    p = sub.add_parser("audit", help="published energy figures beside their recomputation")
+    p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
+    p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
+    p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("crossval", help="Brian2 cross-validation of the neuron models")
+    p.add_argument("--model", help="one model (default: all)")
+    p.add_argument("--plot", help="overlay the membrane traces into this image")
+    p.set_defaults(func=cmd_crossval)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except EvsimError as err:
+        print(f"evsim: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Weights files: round trips, BatchNorm folding, and one clear error per kind of bad file."""
+import numpy as np
+import pytest
+
+import evsim
+from evsim import WeightsError, load_spec
+from evsim import weights as weights_io
+from evsim.engines import ops
+
+from conftest import perturbed_weights
+
+
+@pytest.fixture
+def spec(every_kind_path):
+    return load_spec(every_kind_path)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_round_trip(tmp_path, spec, suffix):
+    params = perturbed_weights(spec, 1, 0.2)
+    path = tmp_path / f"w{suffix}"
+    weights_io.save(params, path)
+    net = evsim.load(spec, path)
+    for layer, entry in params.items():
+        for key, value in entry.items():
+            assert np.array_equal(net.params[layer][key], value)
+    assert not list(tmp_path.glob(".w*")), "no temporary file left behind"
+
+
+def test_batchnorm_folding_is_exact_in_function(spec):
+    params = perturbed_weights(spec, 2, 0.2)
+    folded, fused = weights_io.fold_batchnorm(spec, params)
+    assert fused["bn_a"] == "conv_a" and fused["q_bn"] == "q_linear" and fused["side_bn"] == "side_head"
+    x = np.random.default_rng(0).standard_normal((2, 4, 9, 9))
+    layer, bn = spec.layers["conv_a"], spec.layers["bn_a"]
+    unfolded = ops.batchnorm(ops.conv2d(x, params["conv_a"]["weight"], params["conv_a"]["bias"], layer.stride,
+                                        layer.padding, layer.dilation, layer.groups), params["bn_a"], bn.eps)
+    refolded = ops.conv2d(x, folded["conv_a"]["weight"], folded["conv_a"]["bias"], layer.stride, layer.padding,
+                          layer.dilation, layer.groups)
+    assert np.allclose(unfolded, refolded, rtol=1e-12, atol=1e-12)
+    assert "weight" in params["bn_a"], "the unfolded form stays available"
+
+
+def _saved(tmp_path, flat):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **flat)
+    return path
+
+
+@pytest.mark.parametrize("damage,fragments", [
+    (lambda f: f.pop("conv_a.weight"), ["bad.npz", "layer 'conv_a'", "missing 1 weight", "every_kind.yaml:"]),
+    (lambda f: f.__setitem__("conv_z.weight", np.zeros(3)), ["bad.npz", "the spec has no place for", "conv_z.weight"]),
+    (lambda f: f.__setitem__("q_linear.weight", np.zeros((8, 7))), ["layer 'q_linear'", "shape [8, 7]", "expects [8, 6]"]),
+    (lambda f: f.__setitem__("head.bias", np.zeros(3, dtype=np.int32)), ["layer 'head'", "dtype int32"]),
+    (lambda f: f["k_linear.weight"].__setitem__((0, 0), np.nan), ["layer 'k_linear'", "NaN or infinite"]),
+    (lambda f: f.__setitem__("bn_a.running_var", -np.ones(6)), ["layer 'bn_a'", "negative"]),
+])
+def test_each_bad_weights_file_gets_its_own_error(tmp_path, spec, damage, fragments):
+    flat = weights_io.flatten(perturbed_weights(spec, 3, 0.2))
+    damage(flat)
+    with pytest.raises(WeightsError) as err:
+        evsim.load(spec, _saved(tmp_path, flat))
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_unreadable_and_unknown_format(tmp_path, spec):
+    bad = tmp_path / "w.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        evsim.load(spec, bad)
+    torch_file = tmp_path / "w.pt"
+    torch_file.write_bytes(b"x")
+    with pytest.raises(WeightsError, match="unknown weights format"):
+        evsim.load(spec, torch_file)
+
+
+def test_synthetic_weights_are_deterministic_and_hit_the_rate(spec):
+    a = evsim.synthetic_weights(spec, seed=5, target_rate=0.1)
+    b = evsim.synthetic_weights(spec, seed=5, target_rate=0.1)
+    assert all(np.array_equal(a[l][k], b[l][k]) for l in a for k in a[l])
+    run = evsim.load(spec, a).run(evsim.sample_input(spec, 5))
+    for name in ("lif_a", "lif_c", "q_lif", "k_lif", "v_lif"):  # BN-fed spiking layers are calibrated
+        assert run.firing_rate(name) == pytest.approx(0.1, abs=0.02)
+
+
+def test_network_without_weights_says_what_to_do(spec):
+    with pytest.raises(WeightsError, match="synthetic_weights"):
+        evsim.load(spec).run(np.zeros((4, 9, 9)))
