@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 COUNT_FIELDS = (
+    "input_elements",            # input values per step (all inputs), the firing-rate denominator
     "input_events",              # nonzero input values (events)
     "input_spikes",              # Σ of input values for integer multi-spike inputs; = events otherwise
     "synaptic_events",           # Σ over input events of each one's real fan-out (edge-exact)
@@ -34,10 +35,26 @@ class LayerStats:
     input_values: str            # 'binary' | 'integer' | 'analog' (the spec's value kind)
     steps: int
     counts: dict = field(default_factory=dict)
+    weights: int = 0             # weights the layer holds (after BatchNorm folding)
+    outputs: int = 0             # output elements per step (accumulators or membrane potentials)
 
     @classmethod
-    def empty(cls, name, kind, input_values, steps):
-        return cls(name, kind, input_values, steps, {f: np.zeros(steps, dtype=np.int64) for f in COUNT_FIELDS})
+    def empty(cls, name, kind, input_values, steps, dtype=np.int64):
+        """Zero counts; analytic estimates use float (expected) counts."""
+        return cls(name, kind, input_values, steps, {f: np.zeros(steps, dtype=dtype) for f in COUNT_FIELDS})
+
+    @classmethod
+    def for_layer(cls, spec, name, params, dtype=np.int64):
+        """Zero counts sized for one layer of a spec, with its weight and output sizes."""
+        stats = cls.empty(name, spec.layers[name].kind, spec.in_values(name)[0], spec.steps(name), dtype)
+        stats.weights = int(sum(np.size(v) for v in params.values()))
+        stats.outputs = int(np.prod(spec.shapes[name]))
+        return stats
+
+    def input_rate(self) -> float:
+        """Input spikes per input element per step (multi-spike values counted by value)."""
+        elements = self.total("input_elements")
+        return self.total("input_spikes") / elements if elements else 0.0
 
     def __getattr__(self, item):
         counts = self.__dict__.get("counts", {})
@@ -45,8 +62,9 @@ class LayerStats:
             return counts[item]
         raise AttributeError(item)
 
-    def total(self, field_name) -> int:
-        return int(self.counts[field_name].sum())
+    def total(self, field_name):
+        value = self.counts[field_name].sum()
+        return int(value) if self.counts[field_name].dtype.kind == "i" else float(value)
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "counts"}

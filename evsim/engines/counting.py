@@ -46,9 +46,10 @@ def count_layer(spec: Spec, name: str, params: dict, inputs: list, output: np.nd
     layer = spec.layers[name]
     in_values = spec.in_values(name)[0]
     steps = inputs[0].shape[0]
-    stats = LayerStats.empty(name, layer.kind, in_values, steps)
+    stats = LayerStats.for_layer(spec, name, params)
     c = stats.counts
     x = inputs[0]
+    c["input_elements"][:] = sum(math.prod(a.shape[1:]) for a in inputs)
     for t in range(steps):
         c["input_events"][t] = sum(np.count_nonzero(a[t]) for a in inputs)
         c["input_spikes"][t] = (int(sum(a[t].sum() for a in inputs)) if in_values == INTEGER

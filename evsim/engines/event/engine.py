@@ -53,7 +53,7 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
         in_shapes = spec.in_shapes(name)
         info[name] = {"out_shape": spec.shapes[name], "in_values": spec.in_values(name)[0],
                       "dense_macs": spec.dense_ops(name), "dense_synaptic_ops": layer.synapses(in_shapes, spec.shapes[name])}
-        stats[name] = LayerStats.empty(name, layer.kind, info[name]["in_values"], spec.steps(name))
+        stats[name] = LayerStats.for_layer(spec, name, params.get(name, {}))
         if layer.spiking:
             spikes[name] = np.empty((spec.steps(name), *spec.shapes[name]), dtype=dtype)
     state: dict = {}

@@ -42,6 +42,7 @@ def _bias(params, dtype):
 
 
 def count_inputs(inputs, in_values, counts, t):
+    counts["input_elements"][t] = sum(a.size for a in inputs)
     events = sum(int(np.count_nonzero(a)) for a in inputs)
     counts["input_events"][t] = events
     counts["input_spikes"][t] = int(sum(a.sum() for a in inputs)) if in_values == INTEGER else events

@@ -1,0 +1,59 @@
+"""Pricing: LayerStats × convention × profile → EnergyReport. Never runs a network.
+
+Per layer:  E = E_AC·AC + E_MAC·MAC + E_update·updates + E_route·spikes + E_memory,
+with, for memory-aware profiles (Lemaire et al. 2022 style),
+E_memory = Σ_arrays accesses × e(buffer bytes), accesses being weight reads and potential
+read/writes per synaptic operation, potential read/writes per neuron update, one read per
+input event and one write per output spike.
+"""
+from __future__ import annotations
+
+from .conventions import Convention, get_convention, operations
+from .profiles import Profile, load_profile
+from .report import EnergyReport, LayerEnergy
+
+
+def memory_energy_pj(ops: dict, stats, profile: Profile) -> dict:
+    """Memory accesses and their energy for one layer; empty without a memory model."""
+    mem = profile.memory
+    if mem is None:
+        return {}
+    word = mem.word_bytes
+    weight_reads = ops["synaptic_ops"] * mem.weight_reads_per_synaptic_event
+    potential_accesses = (ops["synaptic_ops"] * mem.potential_accesses_per_synaptic_event
+                          + ops["neuron_updates"] * mem.potential_accesses_per_neuron_update)
+    input_reads = ops["input_events"] * mem.input_reads_per_event if ops["synaptic_ops"] or ops["neuron_updates"] else 0.0
+    output_writes = ops["output_spikes"] * mem.output_writes_per_spike
+    state_pj = mem.access_pj(stats.outputs * word)
+    return {
+        "weight_reads": weight_reads, "potential_accesses": potential_accesses,
+        "input_reads": input_reads, "output_writes": output_writes,
+        "memory_pj": (weight_reads * mem.access_pj(stats.weights * word) + potential_accesses * state_pj
+                      + input_reads * state_pj + output_writes * state_pj),
+    }
+
+
+def price_layer(stats, convention: Convention, profile: Profile) -> LayerEnergy:
+    ops = operations(stats, convention)
+    e = profile.energy_pj
+    memory = memory_energy_pj(ops, stats, profile)
+    return LayerEnergy(
+        layer=stats.name, kind=stats.kind, input_values=stats.input_values,
+        ac=ops["ac"], mac=ops["mac"], neuron_updates=ops["neuron_updates"], output_spikes=ops["output_spikes"],
+        ac_pj=ops["ac"] * e["ac"], mac_pj=ops["mac"] * e["mac"],
+        neuron_pj=ops["neuron_updates"] * e.get("neuron_update", 0.0) + ops["output_spikes"] * e.get("spike_routing", 0.0),
+        memory_pj=memory.get("memory_pj", 0.0), memory_accesses={k: v for k, v in memory.items() if k != "memory_pj"},
+    )
+
+
+def estimate(stats_or_run, profile="horowitz45-fp32", convention="exact", *, integer_as=None, count_bias=None,
+             analog_as_mac=None, spec_name="", source="measured") -> EnergyReport:
+    """Energy of one inference. ``stats_or_run``: a Run, or {layer: LayerStats}."""
+    stats = getattr(stats_or_run, "stats", stats_or_run)
+    spec_name = spec_name or getattr(stats_or_run, "spec_name", "")
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    convention = convention if isinstance(convention, Convention) else get_convention(
+        convention, integer_as, count_bias, analog_as_mac)
+    rows = [price_layer(s, convention, profile) for s in stats.values()]
+    rows = [r for r in rows if r.total_pj or r.ac or r.mac or r.neuron_updates]
+    return EnergyReport(spec_name, convention, profile, rows, source)
