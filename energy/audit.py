@@ -1,0 +1,258 @@
+"""The claims audit: each published figure beside its recomputation from the spec.
+
+For every row of ``claims.yaml`` the audit recomputes what can be recomputed — parameters,
+first-layer MACs, dense FLOPs, the energy that the paper's own operation count gives under
+its own constants, the mean firing rate that count implies — marks each claimed number
+consistent (within rounding of the figures it was computed from) or not, then re-prices
+the row under the stricter conventions and other profiles at that implied rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evsim.errors import ProfileError, SpecError
+from evsim.spec import load_spec
+from evsim.spec.yamlio import read_yaml
+
+from .analytic import analytic, analytic_stats
+from .conventions import get_convention, operations
+
+CLAIMS_PATH = Path(__file__).parent / "claims.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPRICE_CONVENTIONS = ("paper", "exact", "dense")
+REPRICE_PROFILES = ("horowitz45-fp32", "lemaire-memory-sram-fp32", "lemaire-memory-fp32", "loihi")
+
+
+def half_unit(value) -> float:
+    """Half a unit in the last digit a number was written with (11.577 → 0.0005)."""
+    text = repr(float(value))
+    decimals = len(text.split(".")[1]) if "." in text and not text.endswith(".0") else 0
+    return 0.5 * 10 ** -decimals
+
+
+@dataclass
+class Check:
+    quantity: str
+    unit: str
+    claimed: float | None
+    recomputed: float
+    tolerance: float = 0.0
+    note: str = ""
+
+    @property
+    def difference(self):
+        return None if self.claimed is None else self.recomputed - self.claimed
+
+    @property
+    def status(self) -> str:
+        if self.claimed is None:
+            return "derived"
+        return "consistent" if abs(self.difference) <= self.tolerance + 1e-12 else "INCONSISTENT"
+
+
+@dataclass
+class AuditRow:
+    id: str
+    model: str
+    source: str
+    checks: list
+    repriced: dict = field(default_factory=dict)   # (convention, profile) → mJ
+
+
+def first_conv(spec):
+    return next(n for n, l in spec.layers.items() if l.kind == "conv2d")
+
+
+def paper_sops(spec, rate) -> float:
+    """Σ over AC layers of fr × T × FLOPs at a uniform declared rate (the paper convention),
+    first conv and head excluded (they are MAC)."""
+    stats = analytic_stats(spec, {"default": rate})
+    convention = get_convention("paper")
+    return sum(operations(s, convention)["ac"] for s in stats.values())
+
+
+def implied_rate(spec, sops) -> float:
+    """The uniform spiking rate at which the paper convention reproduces ``sops`` (bisection)."""
+    low, high = 0.0, 1.0
+    if paper_sops(spec, 1.0) < sops:
+        return float("nan")
+    for _ in range(50):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if paper_sops(spec, mid) < sops else (low, mid)
+    return 0.5 * (low + high)
+
+
+def _tolerance(claim, key, derived_from=()):
+    """Explicit tolerance, else rounding of the claim plus the rounding of its inputs."""
+    given = (claim.get("tolerance") or {}).get(key)
+    if given is not None:
+        return float(given)
+    return half_unit(claim["claimed"][key]) + sum(abs(weight) * half_unit(value) for weight, value in derived_from)
+
+
+def _spikformer_sop(claim, spec):
+    c, k = claim["claimed"], claim["constants"]
+    T = spec.input.T
+    first = spec.dense_ops(first_conv(spec)) * T
+    energy_mj = (k["mac_pj"] * first + k["ac_pj"] * c["ops_g"] * 1e9) / 1e9
+    rate = implied_rate(spec, c["ops_g"] * 1e9)
+    dense = sum(spec.dense_ops(n) * spec.steps(n) for n in spec.layers) - first
+    return [
+        Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m")),
+        Check("first-conv MACs over T", "G", None, first / 1e9),
+        Check("energy from the claimed OPs", "mJ", c["energy_mj"], energy_mj,
+              _tolerance(claim, "energy_mj", [(k["ac_pj"], c["ops_g"])])),
+        Check("first-conv MACs the claimed energy implies", "G", None,
+              (c["energy_mj"] * 1e9 - k["ac_pj"] * c["ops_g"] * 1e9) / k["mac_pj"] / 1e9,
+              note="(E − E_AC·OPs) / E_MAC; compare with the spec's first conv"),
+        Check("dense FLOPs after the first conv, over T", "G", None, dense / 1e9),
+        Check("mean firing rate the OPs imply", "spikes/neuron/step", None, rate,
+              note="uniform rate of every spiking layer that reproduces the OPs under the paper convention"),
+    ], rate
+
+
+def _ann_flops(claim, spec):
+    c, k = claim["claimed"], claim["constants"]
+    one_step = 0
+    for name, layer in spec.layers.items():
+        ops = spec.dense_ops(name)
+        if layer.kind == "attention":  # softmax attention: Q Kᵀ then A V
+            n, width = spec.in_shapes(name)[0]
+            ops = 2 * n * n * width
+        one_step += ops
+    return [
+        Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m")),
+        Check("energy from the claimed FLOPs", "mJ", c["energy_mj"], k["mac_pj"] * c["flops_g"],
+              _tolerance(claim, "energy_mj", [(k["mac_pj"], c["flops_g"])])),
+        Check("FLOPs (MACs) of the same structure, one pass, softmax attention", "G", c["flops_g"], one_step / 1e9,
+              _tolerance(claim, "flops_g"), note="softmax, LayerNorm and GELU not counted"),
+    ], None
+
+
+def _attention_layer(spec):
+    return next(n for n, l in spec.layers.items() if l.kind == "attention")
+
+
+def _attention_sop(claim, spec):
+    c, k = claim["claimed"], claim["constants"]
+    dense = spec.dense_ops(_attention_layer(spec))
+    return [
+        Check("energy from the claimed OPs", "µJ", c["energy_uj"], k["ac_pj"] * c["ops_m"],
+              _tolerance(claim, "energy_uj", [(k["ac_pj"], c["ops_m"])])),
+        Check("dense attention operations, one block and step", "M", None, dense / 1e6),
+        Check("firing rate the OPs imply (OPs / dense)", "spikes/neuron/step", None, c["ops_m"] * 1e6 / dense),
+    ], None
+
+
+def _vsa_flops(claim, spec):
+    c, k = claim["claimed"], claim["constants"]
+    n, width = spec.in_shapes(_attention_layer(spec))[0]
+    macs = 2 * n * n * width
+    return [
+        Check("energy from the claimed FLOPs", "µJ", c["energy_uj"], k["mac_pj"] * c["flops_m"],
+              _tolerance(claim, "energy_uj", [(k["mac_pj"], c["flops_m"])])),
+        Check("attention MACs Q Kᵀ and A V, one block and step", "M", c["flops_m"], macs / 1e6,
+              _tolerance(claim, "flops_m"), note="softmax not counted; 2 FLOPs per MAC would give twice this"),
+    ], None
+
+
+def vit_lca_flops(atoms, features, iterations, active) -> float:
+    """K((2N − 1)M/K + 2 M M̂ + M): b = Φᵀ S once, then per iteration the sparse
+    lateral inhibition ΦᵀΦ a over M̂ active atoms, and the update."""
+    return iterations * ((2 * features - 1) * atoms / iterations + 2 * atoms * active + atoms)
+
+
+def _vit_lca(claim, spec):
+    c, k = claim["claimed"], claim["constants"]
+    flops = vit_lca_flops(k["atoms"], k["features"], k["iterations"], k["active"])
+    gramian = k["atoms"] * (k["atoms"] + 1) * (2 * k["features"] - 1) / 2
+    return [
+        Check("FLOPs per inference", "G", c["flops_g"], flops / 1e9, _tolerance(claim, "flops_g")),
+        Check("energy at the paper's pJ per operation", "mJ", c["energy_mj"], flops * k["pj_per_op"] / 1e9,
+              _tolerance(claim, "energy_mj")),
+        Check("training Gramian FLOPs", "T", c["training_gramian_flops_t"], gramian / 1e12,
+              _tolerance(claim, "training_gramian_flops_t")),
+        Check("ViT-B/16 forward pass per image, not counted by the paper", "G FLOPs", None, 17.56),
+    ], None
+
+
+METHODS = {"spikformer-sop": _spikformer_sop, "ann-flops": _ann_flops, "attention-sop": _attention_sop,
+           "vsa-flops": _vsa_flops, "vit-lca": _vit_lca}
+CLAIM_KEYS = {"id", "model", "source", "spec", "method", "constants", "claimed", "tolerance"}
+
+
+def load_claims(path=CLAIMS_PATH) -> list:
+    try:
+        raw = read_yaml(path, "claims file")
+    except SpecError as err:
+        raise ProfileError(err.bare_message, file=err.file, line=err.line, fix=err.fix) from None
+    if not isinstance(raw, list):
+        raise ProfileError("a claims file is a list of claims", file=str(path))
+    for claim in raw:
+        missing = {"id", "model", "source", "method", "constants", "claimed"} - set(claim)
+        unknown = set(claim) - CLAIM_KEYS
+        if missing or unknown or claim.get("method") not in METHODS:
+            problem = (f"missing {sorted(missing)}" if missing else f"unknown keys {sorted(unknown)}" if unknown
+                       else f"unknown method '{claim.get('method')}'")
+            raise ProfileError(f"claim '{claim.get('id', '?')}': {problem}", file=str(path), line=claim.line,
+                               fix=f"methods: {', '.join(METHODS)}")
+    return raw
+
+
+def audit(path=CLAIMS_PATH, reprice=True) -> list[AuditRow]:
+    rows = []
+    for claim in load_claims(path):
+        spec = load_spec(REPO_ROOT / claim["spec"]) if claim.get("spec") else None
+        checks, rate = METHODS[claim["method"]](claim, spec)
+        row = AuditRow(claim["id"], claim["model"], claim["source"], checks)
+        if reprice and rate is not None and rate == rate:
+            for convention in REPRICE_CONVENTIONS:
+                for profile in REPRICE_PROFILES:
+                    row.repriced[(convention, profile)] = analytic(spec, {"default": rate}, profile, convention).total_mj
+        rows.append(row)
+    return rows
+
+
+def render(rows, fmt="table") -> str:
+    if fmt == "json":
+        import json
+        return json.dumps([{"id": r.id, "model": r.model, "source": r.source,
+                            "checks": [{"quantity": c.quantity, "unit": c.unit, "claimed": c.claimed,
+                                        "recomputed": c.recomputed, "difference": c.difference,
+                                        "tolerance": c.tolerance, "status": c.status, "note": c.note} for c in r.checks],
+                            "repriced_mj": {f"{conv}/{prof}": v for (conv, prof), v in r.repriced.items()}}
+                           for r in rows], indent=2)
+    if fmt == "csv":
+        lines = ["id,quantity,unit,claimed,recomputed,difference,tolerance,status"]
+        for r in rows:
+            for c in r.checks:
+                lines.append(f"{r.id},\"{c.quantity}\",{c.unit},{'' if c.claimed is None else c.claimed},{c.recomputed:.6g},"
+                             f"{'' if c.difference is None else f'{c.difference:.6g}'},{c.tolerance:.3g},{c.status}")
+        return "\n".join(lines)
+    bar = "|" if fmt == "md" else ""
+    out = []
+    for r in rows:
+        out.append(f"{'### ' if fmt == 'md' else '== '}{r.model}  [{r.id}]  — {r.source}")
+        if fmt == "md":
+            out += ["", "| quantity | unit | claimed | recomputed | difference | status |", "|---|---|---:|---:|---:|---|"]
+        for c in r.checks:
+            claimed = "—" if c.claimed is None else f"{c.claimed:g}"
+            diff = "" if c.difference is None else f"{c.difference:+.4g}"
+            cells = [c.quantity, c.unit, claimed, f"{c.recomputed:.5g}", diff, c.status]
+            out.append(f"| {' | '.join(cells)} |" if fmt == "md" else
+                       f"  {c.quantity:<62} {c.unit:<19} {claimed:>9} {cells[3]:>11} {diff:>10}  {c.status}")
+        if r.repriced:
+            out.append("" if fmt == "md" else "  re-priced at the implied rate (mJ per inference; analytic, no weights):")
+            profiles = list(dict.fromkeys(p for _, p in r.repriced))
+            conventions = list(dict.fromkeys(c for c, _ in r.repriced))
+            if fmt == "md":
+                out += ["| convention | " + " | ".join(profiles) + " |", "|---|" + "---:|" * len(profiles)]
+            else:
+                out.append(f"    {'convention':<12}" + "".join(f"{p:>26}" for p in profiles))
+            for conv in conventions:
+                values = [f"{r.repriced[(conv, p)]:.4g}" for p in profiles]
+                out.append(f"| {conv} | " + " | ".join(values) + " |" if fmt == "md" else
+                           f"    {conv:<12}" + "".join(f"{v:>26}" for v in values))
+        out.append(bar and "")
+    return "\n".join(out)
