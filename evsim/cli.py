@@ -109,6 +109,25 @@ def cmd_crossval(args):
     run_crossval(args)
 
 
+def cmd_import(args):
+    from .importers.spikformer import import_checkpoint
+    spec, ignored = import_checkpoint(args.checkpoint, args.variant, args.heads, args.output, T=args.T,
+                                      img_size=args.img_size, num_classes=args.num_classes)
+    print(f"wrote {Path(args.output) / 'model.yaml'} and {Path(args.output) / 'weights.safetensors'}: {spec.name}, "
+          f"{spec.param_count / 1e6:.2f} M parameters")
+    if ignored:
+        shown = ", ".join(ignored[:4]) + (" …" if len(ignored) > 4 else "")
+        print(f"note: ignored {len(ignored)} key(s) evsim has no use for — LayerNorms the official code builds but never calls, BatchNorm counters, the DVS pos_embed ({shown})")
+
+
+def cmd_export(args):
+    from . import load
+    from .importers.spikformer import export_state_dict, save_state_dict
+    network = load(args.spec, args.weights)
+    save_state_dict(export_state_dict(network.spec, network.params, args.variant), args.output)
+    print(f"wrote {args.output} (official Spikformer {args.variant} layout)")
+
+
 def _add_network_options(p):
     p.add_argument("spec", help="YAML network spec")
     p.add_argument("--weights", help=".npz or .safetensors weights keyed '<layer>.<param>'")
@@ -145,6 +164,22 @@ def build_parser():
     p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")
+    p.add_argument("family", choices=["spikformer"])
+    p.add_argument("checkpoint", help=".pth / .pth.tar state_dict")
+    p.add_argument("--variant", required=True, choices=["cifar", "imagenet", "dvs"])
+    p.add_argument("--heads", type=int, required=True, help="attention heads (not recoverable from tensor shapes)")
+    p.add_argument("--T", type=int, help="time steps (default: 4, DVS 16)")
+    p.add_argument("--img-size", type=int, help="input height = width (default: 32, 224, DVS 128)")
+    p.add_argument("--num-classes", type=int, help="check the head against this")
+    p.add_argument("-o", "--output", required=True, help="output folder for model.yaml and weights.safetensors")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("export", help="write a spec's weights as an official Spikformer state_dict (needs torch)")
+    p.add_argument("spec")
+    p.add_argument("weights")
+    p.add_argument("--variant", required=True, choices=["cifar", "imagenet", "dvs"])
+    p.add_argument("-o", "--output", required=True, help=".pth file to write")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("crossval", help="Brian2 cross-validation of the neuron models")
     p.add_argument("--model", help="one model (default: all)")
     p.add_argument("--plot", help="overlay the membrane traces into this image")

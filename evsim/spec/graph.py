@@ -90,6 +90,17 @@ class Spec:
         return SpecError(message, file=self.layers_path or self.path, line=self.lines.get(name), layer=name, fix=fix)
 
 
+LIBRARY = Path(__file__).parent / "library"
+
+
+def resolve_extends(reference: str, from_path: str) -> str:
+    """``evsim:name.yaml`` names a spec shipped in evsim/spec/library; anything else is a
+    path relative to the extending file."""
+    if reference.startswith("evsim:"):
+        return str(LIBRARY / reference[len("evsim:"):])
+    return str(Path(from_path).parent / reference)
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and check a YAML spec; every problem is a :class:`SpecError` naming file and line."""
     return _SpecReader(str(path)).read()
@@ -116,7 +127,7 @@ class _SpecReader:
             return root, origins
         if depth > 4:
             self.fail("'extends' chains more than 4 files deep", line=root.line_of("extends"))
-        base_path = str(Path(path).parent / str(root["extends"]))
+        base_path = resolve_extends(str(root["extends"]), path)
         base, base_origins = self._read_root(base_path, depth + 1)
         self.path = path
         merged = LocatedDict(base)

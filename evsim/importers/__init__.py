@@ -1,0 +1,1 @@
+"""Importers of trained checkpoints (torch is an optional extra: ``pip install evsim[torch]``)."""
