@@ -87,7 +87,8 @@ def _step(spec, name, current, fused, prepared, info, stats, spikes, state, t):
     layer = spec.layers[name]
     inputs = [current[i] for i in layer.inputs]
     counts = stats[name].counts
-    event_layers.count_inputs(inputs, info[name]["in_values"], counts, t)
+    if layer.kind not in event_layers.EXTRACTS_EVENTS:
+        event_layers.count_inputs(inputs, info[name]["in_values"], counts, t)
     out = event_layers.step_function(layer.kind)(layer, prepared[name], inputs, state, counts, t, info[name])
     current[name] = out
     if layer.spiking:

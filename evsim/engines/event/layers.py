@@ -41,17 +41,23 @@ def _bias(params, dtype):
     return None if "bias" not in params else params["bias"].astype(dtype)
 
 
-def count_inputs(inputs, in_values, counts, t):
+def count_inputs(inputs, in_values, counts, t, values=None):
+    """Input elements, events and spikes of one step; ``values`` are the nonzero input values
+    when the caller has already extracted the events (no second pass over the input)."""
     counts["input_elements"][t] = sum(a.size for a in inputs)
-    events = sum(int(np.count_nonzero(a)) for a in inputs)
+    events = sum(int(np.count_nonzero(a)) for a in inputs) if values is None else values.size
     counts["input_events"][t] = events
-    counts["input_spikes"][t] = int(sum(a.sum() for a in inputs)) if in_values == INTEGER else events
+    if in_values != INTEGER:
+        counts["input_spikes"][t] = events
+    else:
+        counts["input_spikes"][t] = int(sum(a.sum() for a in inputs)) if values is None else int(values.sum())
 
 
 def conv2d(layer, prep, inputs, state, counts, t, spec_layer_info):
     x = inputs[0]
     c, y, xx = np.nonzero(x)
     values = x[c, y, xx]
+    count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
     out_c, out_h, out_w = spec_layer_info["out_shape"]
     acc = np.zeros((out_h, out_w, out_c), dtype=x.dtype)
     synaptic, weighted, nonzero = kernels.conv_scatter(
@@ -68,8 +74,10 @@ def linear(layer, prep, inputs, state, counts, t, spec_layer_info):
     x = inputs[0]
     x2 = x.reshape(-1, x.shape[-1])
     rows, features = np.nonzero(x2)
+    values = x2[rows, features]
+    count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
     acc = np.zeros((x2.shape[0], layer.out_features), dtype=x.dtype)
-    synaptic, weighted, nonzero = kernels.row_scatter(rows, features, x2[rows, features], prep["weight_t"],
+    synaptic, weighted, nonzero = kernels.row_scatter(rows, features, values, prep["weight_t"],
                                                       prep["nonzero_rows"], acc, prep["bounds"])
     if prep["bias"] is not None:
         acc += prep["bias"]
@@ -133,6 +141,7 @@ def elementwise(layer, prep, inputs, state, counts, t, info):
     return ops.forward(layer, prep["params"], [a[None] for a in inputs])[0]
 
 
+EXTRACTS_EVENTS = ("conv2d", "linear")  # these count their inputs while extracting the events
 STEP = {"conv2d": conv2d, "linear": linear, "lif": spiking, "if": spiking, "maxpool2d": maxpool2d,
         "attention": attention}
 

@@ -1,0 +1,154 @@
+"""Speed of the event engine: a table anyone can reproduce.
+
+    python benchmarks/bench_event_engine.py [--repeats 3] [--threads 2] [--dtype float32]
+
+Measures, on this machine:
+  1. the ceiling: a bare Numba row scatter (out[r] += w[f] for each event), additions/s;
+  2. synaptic events per second per layer kind inside the engine (Spikformer-4-384, CIFAR);
+  3. time per image at calibrated firing rates 5/10/15/25 %, event vs dense engine;
+  4. the official Spikformer in PyTorch + SpikingJelly on the CPU with the same thread
+     count, when torch and spikingjelly are installed (batch 1).
+Timings are medians over --repeats runs after one warm-up; nothing here is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import evsim  # noqa: E402
+from evsim.engines.event import kernels  # noqa: E402
+from evsim.engines.event import layers as event_layers  # noqa: E402
+
+SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
+
+
+def median_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def row_scatter_ceiling(repeats, dtype):
+    rng = np.random.default_rng(0)
+    n_tokens, d_in, d_out = 64, 384, 1536
+    x = (rng.random((n_tokens, d_in)) < 0.15).astype(dtype)
+    weight_t = rng.standard_normal((d_in, d_out)).astype(dtype)
+    rows, features = np.nonzero(x)
+    values = x[rows, features]
+    nonzero = np.count_nonzero(weight_t, axis=1).astype(np.int64)
+    out = np.zeros((n_tokens, d_out), dtype=dtype)
+    results = {}
+    for threads in sorted({1, numba.get_num_threads()}):
+        numba.set_num_threads(threads)
+        bounds = kernels._chunks(d_out)
+        seconds = median_time(lambda: kernels.row_scatter(rows, features, values, weight_t, nonzero, out, bounds), repeats * 20)
+        results[threads] = len(rows) * d_out / seconds
+    numba.set_num_threads(max(results))
+    return results
+
+
+def per_kind_rates(net, x, dtype):
+    spent = collections.Counter()
+    original = dict(event_layers.STEP)
+
+    def timed(kind, fn):
+        def wrapper(*args):
+            start = time.perf_counter()
+            out = fn(*args)
+            spent[kind] += time.perf_counter() - start
+            return out
+        return wrapper
+    for kind, fn in original.items():
+        event_layers.STEP[kind] = timed(kind, fn)
+    try:
+        run = net.run(x, engine="event", dtype=dtype)
+    finally:
+        event_layers.STEP.update(original)
+    events = collections.Counter()
+    for stats in run.stats.values():
+        events[stats.kind] += stats.total("synaptic_events") + stats.total("attention_coincidences")
+    return {kind: (events[kind], spent[kind]) for kind in spent}
+
+
+def spikingjelly_time(spec, repeats, threads):
+    try:
+        import torch
+        from spikingjelly.clock_driven import functional
+        from official_spikformer import Spikformer
+    except ImportError as err:
+        return None, f"not measured ({err.name} not installed)"
+    torch.set_num_threads(threads)
+    model = Spikformer("cifar", 384, 12, 4, 10, 3, 32, 4).eval()
+    image = torch.randn(1, 3, 32, 32)
+
+    def forward():
+        functional.reset_net(model)
+        with torch.no_grad():
+            model(image)
+    return median_time(forward, repeats), f"torch {torch.__version__}, float32, batch 1, {threads} threads"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    args = parser.parse_args()
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    dtype = np.dtype(args.dtype)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numba {numba.__version__} "
+          f"with {numba.get_num_threads()} threads; numpy {np.__version__}; dtype {dtype}")
+
+    ceiling = row_scatter_ceiling(args.repeats, dtype)
+    print("\n1. ceiling — bare Numba row scatter (64 tokens × 384 → 1536, 15 % input density)")
+    for threads, rate in ceiling.items():
+        print(f"   {threads} thread(s): {rate / 1e9:6.2f} × 10⁹ additions/s")
+
+    spec = evsim.load_spec(SPEC)
+    x = evsim.sample_input(spec, 0)
+    print(f"\n2. synaptic events per second by layer kind — {spec.name}, calibrated rate 15 %")
+    net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=0.15))
+    net.run(x, engine="event", dtype=dtype)
+    print(f"   {'kind':<11} {'events':>14} {'seconds':>9} {'10⁹ events/s':>13}")
+    for kind, (events, seconds) in sorted(per_kind_rates(net, x, dtype).items()):
+        print(f"   {kind:<11} {events:>14,} {seconds:>9.4f} {events / seconds / 1e9 if seconds else 0:>13.2f}")
+
+    print(f"\n3. time per image — {spec.name} (T = {spec.input.T}), batch 1, median of {args.repeats}")
+    print(f"   {'rate':>5} {'events/image':>14} {'event ms':>9} {'dense ms':>9} {'dense/event':>11} {'10⁹ events/s':>13} {'% of ceiling':>12}")
+    at_15 = None
+    for rate in (0.05, 0.10, 0.15, 0.25):
+        net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=rate))
+        run = net.run(x, engine="event", dtype=dtype)
+        events = sum(s.total("synaptic_events") + s.total("attention_coincidences") for s in run.stats.values())
+        event_s = median_time(lambda: net.run(x, engine="event", dtype=dtype), args.repeats)
+        dense_s = median_time(lambda: net.run(x, engine="dense", dtype=dtype), args.repeats)
+        throughput = events / event_s
+        at_15 = event_s if rate == 0.15 else at_15
+        print(f"   {rate:>5.0%} {events:>14,} {event_s * 1e3:>9.1f} {dense_s * 1e3:>9.1f} {dense_s / event_s:>11.2f} "
+              f"{throughput / 1e9:>13.2f} {throughput / max(ceiling.values()):>12.0%}")
+
+    sj_seconds, note = spikingjelly_time(spec, args.repeats, numba.get_num_threads())
+    print(f"\n4. official Spikformer-4-384 (PyTorch + SpikingJelly, {note})")
+    if sj_seconds:
+        print(f"   {sj_seconds * 1e3:.1f} ms per image; evsim event engine at 15 %: {at_15 * 1e3:.1f} ms "
+              f"(ratio evsim / SpikingJelly = {at_15 / sj_seconds:.2f})")
+
+
+if __name__ == "__main__":
+    main()
