@@ -94,12 +94,13 @@ def analytic_stats(spec: Spec, declared: dict) -> dict:
     """Expected LayerStats (float counts) of every layer that does work."""
     rates = propagate_rates(spec, declared)
     bias_layers = {l.inputs[0] for l in spec.layers.values() if l.kind == "batchnorm"}
+    parameter_shapes = spec.parameter_shapes()
     out = {}
     for name, layer in spec.layers.items():
         if layer.kind not in ("conv2d", "linear", "attention", "lif", "if"):
             continue
         stats = LayerStats.empty(name, layer.kind, spec.in_values(name)[0], spec.steps(name), dtype=np.float64)
-        shapes = spec.parameter_shapes().get(name, {})
+        shapes = parameter_shapes.get(name, {})
         stats.weights = int(sum(math.prod(s) for s in shapes.values()))
         stats.outputs = math.prod(spec.shapes[name])
         c = stats.counts

@@ -19,6 +19,7 @@ class Network:
         self.spec = spec
         self.params = None
         self.execution_params, self.fused = {}, {}
+        self.engine_cache: dict = {}  # per-engine preparations of the weights (e.g. transposed), by dtype
         if params is not None:
             self.set_params(params)
 
@@ -26,6 +27,7 @@ class Network:
         flat = weights_io.flatten(params) if params and isinstance(next(iter(params.values())), dict) else params
         self.params = weights_io.bind(self.spec, flat, source)
         self.execution_params, self.fused = weights_io.fold_batchnorm(self.spec, self.params)
+        self.engine_cache = {}
 
     @property
     def param_count(self) -> int:

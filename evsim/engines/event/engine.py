@@ -45,11 +45,11 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
                                 file=spec.path, fix="use a smaller input size or T, or raise memory_budget_bytes")
     xs = encode(spec, x, dtype)
     T = spec.input.T
-    prepared, info, stats, spikes = {}, {}, {}, {}
+    prepared = _prepared(network, dtype)
+    info, stats, spikes = {}, {}, {}
     for name, layer in spec.layers.items():
         if name in fused:
             continue
-        prepared[name] = event_layers.prepare(layer, params.get(name, {}), dtype)
         in_shapes = spec.in_shapes(name)
         info[name] = {"out_shape": spec.shapes[name], "in_values": spec.in_values(name)[0],
                       "dense_macs": spec.dense_ops(name), "dense_synaptic_ops": layer.synapses(in_shapes, spec.shapes[name])}
@@ -78,6 +78,16 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
         _step(spec, name, current, fused, prepared, info, stats, spikes, state, 0)
     stats = {n: s for n, s in stats.items() if spec.layers[n].kind != "mean_time"}
     return Run("event", np.dtype(dtype), current[spec.output], spikes, stats, spec.name, T)
+
+
+def _prepared(network, dtype):
+    """Transposed weights and nonzero counts, made once per network and dtype."""
+    key = ("event", np.dtype(dtype).str)
+    if key not in network.engine_cache:
+        network.engine_cache[key] = {
+            name: event_layers.prepare(layer, network.execution_params.get(name, {}), dtype)
+            for name, layer in network.spec.layers.items() if name not in network.fused}
+    return network.engine_cache[key]
 
 
 def _step(spec, name, current, fused, prepared, info, stats, spikes, state, t):

@@ -18,18 +18,48 @@ def _chunks(width):
     return np.linspace(0, width, n + 1).astype(np.int64)
 
 
+@njit(cache=True)
+def extract_events(flat):
+    """The events of one step's tensor: (flat indices, values) of its nonzero elements."""
+    n = 0
+    for i in range(flat.size):
+        if flat[i] != 0:
+            n += 1
+    index = np.empty(n, dtype=np.int64)
+    values = np.empty(n, dtype=flat.dtype)
+    k = 0
+    for i in range(flat.size):
+        if flat[i] != 0:
+            index[k] = i
+            values[k] = flat[i]
+            k += 1
+    return index, values
+
+
+@njit(cache=True)
+def count_events(flat):
+    """Number of nonzero elements (an integer loop that vectorises)."""
+    n = 0
+    for i in range(flat.size):
+        n += flat[i] != 0
+    return n
+
+
 @njit(cache=True, parallel=True, fastmath=False)
-def conv_scatter(ev_c, ev_y, ev_x, ev_val, weight_t, nonzero_taps, out, stride_h, stride_w, pad_h, pad_w,
+def conv_scatter(ev_index, ev_val, in_h, in_w, weight_t, nonzero_taps, out, stride_h, stride_w, pad_h, pad_w,
                  dil_h, dil_w, c_per_group, o_per_group, bounds):
-    """weight_t[c, u, v, o]: weight from input channel c at tap (u, v) to the o-th output
-    channel of c's group; out[i, j, o] accumulates (channel-last for contiguous rows)."""
+    """Events at flat indices of an input [C, in_h, in_w]; weight_t[c, u, v, o]: weight from
+    input channel c at tap (u, v) to the o-th output channel of c's group; out[i, j, o]
+    accumulates (channel-last for contiguous rows)."""
     kh, kw = weight_t.shape[1], weight_t.shape[2]
     h_out, w_out = out.shape[0], out.shape[1]
-    n_events = ev_c.shape[0]
+    n_events = ev_index.shape[0]
+    plane = in_h * in_w
     for chunk in prange(bounds.shape[0] - 1):
         lo, hi = bounds[chunk], bounds[chunk + 1]
         for e in range(n_events):
-            c, y, x, val = ev_c[e], ev_y[e], ev_x[e], ev_val[e]
+            c, rest, val = ev_index[e] // plane, ev_index[e] % plane, ev_val[e]
+            y, x = rest // in_w, rest % in_w
             o_base = (c // c_per_group) * o_per_group
             if o_base + o_per_group <= lo or o_base >= hi:
                 continue
@@ -53,7 +83,8 @@ def conv_scatter(ev_c, ev_y, ev_x, ev_val, weight_t, nonzero_taps, out, stride_h
     weighted = 0.0
     nonzero = 0
     for e in range(n_events):  # counting pass: cheap, and independent of the chunking
-        c, y, x = ev_c[e], ev_y[e], ev_x[e]
+        c, rest = ev_index[e] // plane, ev_index[e] % plane
+        y, x = rest // in_w, rest % in_w
         for u in range(kh):
             ty = y + pad_h - u * dil_h
             if ty < 0 or ty % stride_h != 0 or ty // stride_h >= h_out:
@@ -69,14 +100,16 @@ def conv_scatter(ev_c, ev_y, ev_x, ev_val, weight_t, nonzero_taps, out, stride_h
 
 
 @njit(cache=True, parallel=True, fastmath=False)
-def row_scatter(ev_row, ev_feature, ev_val, weight_t, nonzero_rows, out, bounds):
-    """out[row, :] += val · weight_t[feature, :] for each event (per-token linear layers)."""
-    n_events = ev_row.shape[0]
+def row_scatter(ev_index, ev_val, weight_t, nonzero_rows, out, bounds):
+    """out[row, :] += val · weight_t[feature, :] for each event at flat index
+    row·D_in + feature of an input [rows, D_in] (per-token linear layers)."""
+    n_events = ev_index.shape[0]
+    d_in = weight_t.shape[0]
     for chunk in prange(bounds.shape[0] - 1):
         lo, hi = bounds[chunk], bounds[chunk + 1]
         for e in range(n_events):
-            target = out[ev_row[e], lo:hi]
-            row = weight_t[ev_feature[e], lo:hi]
+            target = out[ev_index[e] // d_in, lo:hi]
+            row = weight_t[ev_index[e] % d_in, lo:hi]
             val = ev_val[e]
             for o in range(hi - lo):
                 target[o] += val * row[o]
@@ -85,16 +118,18 @@ def row_scatter(ev_row, ev_feature, ev_val, weight_t, nonzero_rows, out, bounds)
     nonzero = 0
     for e in range(n_events):
         weighted += ev_val[e] * fan_out
-        nonzero += nonzero_rows[ev_feature[e]]
+        nonzero += nonzero_rows[ev_index[e] % d_in]
     return n_events * fan_out, weighted, nonzero
 
 
 @njit(cache=True)
-def maxpool_scatter(ev_c, ev_y, ev_x, ev_val, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
+def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
     """Max pooling of non-negative events: each event raises every window that holds it."""
     h_out, w_out = out.shape[1], out.shape[2]
-    for e in range(ev_c.shape[0]):
-        c, y, x, val = ev_c[e], ev_y[e], ev_x[e], ev_val[e]
+    plane = in_h * in_w
+    for e in range(ev_index.shape[0]):
+        c, rest, val = ev_index[e] // plane, ev_index[e] % plane, ev_val[e]
+        y, x = rest // in_w, rest % in_w
         for u in range(k_h):
             ty = y + pad_h - u
             if ty < 0 or ty % stride_h != 0 or ty // stride_h >= h_out:

@@ -45,23 +45,22 @@ def count_inputs(inputs, in_values, counts, t, values=None):
     """Input elements, events and spikes of one step; ``values`` are the nonzero input values
     when the caller has already extracted the events (no second pass over the input)."""
     counts["input_elements"][t] = sum(a.size for a in inputs)
-    events = sum(int(np.count_nonzero(a)) for a in inputs) if values is None else values.size
+    events = sum(kernels.count_events(a.reshape(-1)) for a in inputs) if values is None else values.size
     counts["input_events"][t] = events
-    if in_values != INTEGER:
-        counts["input_spikes"][t] = events
+    if in_values == INTEGER:
+        counts["input_spikes"][t] = round(sum(float(a.sum()) for a in inputs) if values is None else float(values.sum()))
     else:
-        counts["input_spikes"][t] = int(sum(a.sum() for a in inputs)) if values is None else int(values.sum())
+        counts["input_spikes"][t] = events
 
 
 def conv2d(layer, prep, inputs, state, counts, t, spec_layer_info):
     x = inputs[0]
-    c, y, xx = np.nonzero(x)
-    values = x[c, y, xx]
+    index, values = kernels.extract_events(x.reshape(-1))
     count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
     out_c, out_h, out_w = spec_layer_info["out_shape"]
     acc = np.zeros((out_h, out_w, out_c), dtype=x.dtype)
     synaptic, weighted, nonzero = kernels.conv_scatter(
-        c, y, xx, values, prep["weight_t"], prep["nonzero_taps"], acc, *layer.stride, *layer.padding,
+        index, values, x.shape[1], x.shape[2], prep["weight_t"], prep["nonzero_taps"], acc, *layer.stride, *layer.padding,
         *layer.dilation, prep["c_per_group"], prep["o_per_group"], prep["bounds"])
     out = np.ascontiguousarray(acc.transpose(2, 0, 1))
     if prep["bias"] is not None:
@@ -73,11 +72,10 @@ def conv2d(layer, prep, inputs, state, counts, t, spec_layer_info):
 def linear(layer, prep, inputs, state, counts, t, spec_layer_info):
     x = inputs[0]
     x2 = x.reshape(-1, x.shape[-1])
-    rows, features = np.nonzero(x2)
-    values = x2[rows, features]
+    index, values = kernels.extract_events(x2.reshape(-1))
     count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
     acc = np.zeros((x2.shape[0], layer.out_features), dtype=x.dtype)
-    synaptic, weighted, nonzero = kernels.row_scatter(rows, features, values, prep["weight_t"],
+    synaptic, weighted, nonzero = kernels.row_scatter(index, values, prep["weight_t"],
                                                       prep["nonzero_rows"], acc, prep["bounds"])
     if prep["bias"] is not None:
         acc += prep["bias"]
@@ -105,7 +103,7 @@ def spiking(layer, prep, inputs, state, counts, t, info):
     v, s, _ = prep["step"](v, x, prep["params"])
     state[layer.name] = v
     counts["neuron_updates"][t] = s.size
-    counts["output_spikes"][t] = int(np.count_nonzero(s))
+    counts["output_spikes"][t] = kernels.count_events(s.reshape(-1))
     return s
 
 
@@ -114,8 +112,8 @@ def maxpool2d(layer, prep, inputs, state, counts, t, info):
     if info["in_values"] not in ("binary", "integer"):
         return ops.maxpool2d(x[None], layer.kernel_size, layer.stride, layer.padding)[0]
     out = np.zeros(info["out_shape"], dtype=x.dtype)
-    c, y, xx = np.nonzero(x)
-    kernels.maxpool_scatter(c, y, xx, x[c, y, xx], out, *layer.kernel_size, *layer.stride, *layer.padding)
+    index, values = kernels.extract_events(x.reshape(-1))
+    kernels.maxpool_scatter(index, values, x.shape[1], x.shape[2], out, *layer.kernel_size, *layer.stride, *layer.padding)
     return out
 
 
