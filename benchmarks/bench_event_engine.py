@@ -8,7 +8,7 @@ Measures, on this machine:
   3. time per image at calibrated firing rates 5/10/15/25 %, event vs dense engine;
   4. the official Spikformer in PyTorch + SpikingJelly on the CPU with the same thread
      count, when torch and spikingjelly are installed (batch 1).
-Timings are medians over --repeats runs after one warm-up; nothing here is asserted.
+Timings are the best of --repeats runs after one warm-up; nothing here is asserted.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import argparse
 import collections
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,14 +32,16 @@ from evsim.engines.event import layers as event_layers  # noqa: E402
 SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
 
 
-def median_time(fn, repeats):
+def best_time(fn, repeats):
+    """Fastest of ``repeats`` runs after a warm-up: on a shared machine the minimum is the
+    least disturbed measurement of the same work."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 @numba.njit(cache=True)
@@ -74,7 +75,7 @@ def row_scatter_ceiling(repeats, dtype):
     out = np.zeros((n_tokens, d_out), dtype=dtype)
     results = {}
     for threads, kernel in ((1, bare_row_scatter), (2, bare_row_scatter_parallel)):
-        seconds = median_time(lambda: kernel(rows, features, weight_t, out), repeats * 20)
+        seconds = best_time(lambda: kernel(rows, features, weight_t, out), repeats * 20)
         results[threads] = len(rows) * d_out / seconds
     return results
 
@@ -117,7 +118,7 @@ def spikingjelly_time(spec, repeats, threads):
         functional.reset_net(model)
         with torch.no_grad():
             model(image)
-    return median_time(forward, repeats), f"torch {torch.__version__}, float32, batch 1, {threads} threads"
+    return best_time(forward, repeats), f"torch {torch.__version__}, float32, batch 1, {threads} threads"
 
 
 def main():
@@ -145,15 +146,15 @@ def main():
     for kind, (events, seconds) in sorted(per_kind_rates(net, x, dtype).items()):
         print(f"   {kind:<11} {events:>14,} {seconds:>9.4f} {events / seconds / 1e9 if seconds else 0:>13.2f}")
 
-    print(f"\n3. time per image — {spec.name} (T = {spec.input.T}), batch 1, median of {args.repeats}")
+    print(f"\n3. time per image — {spec.name} (T = {spec.input.T}), batch 1, best of {args.repeats}")
     print(f"   {'rate':>5} {'events/image':>14} {'event ms':>9} {'dense ms':>9} {'dense/event':>11} {'10⁹ events/s':>13} {'% of ceiling':>12}")
     at_15 = None
     for rate in (0.05, 0.10, 0.15, 0.25):
         net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=rate))
         run = net.run(x, engine="event", dtype=dtype)
         events = sum(s.total("synaptic_events") + s.total("attention_coincidences") for s in run.stats.values())
-        event_s = median_time(lambda: net.run(x, engine="event", dtype=dtype), args.repeats)
-        dense_s = median_time(lambda: net.run(x, engine="dense", dtype=dtype), args.repeats)
+        event_s = best_time(lambda: net.run(x, engine="event", dtype=dtype), args.repeats)
+        dense_s = best_time(lambda: net.run(x, engine="dense", dtype=dtype), args.repeats)
         throughput = events / event_s
         at_15 = event_s if rate == 0.15 else at_15
         print(f"   {rate:>5.0%} {events:>14,} {event_s * 1e3:>9.1f} {dense_s * 1e3:>9.1f} {dense_s / event_s:>11.2f} "
