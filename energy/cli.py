@@ -15,7 +15,8 @@ def run_energy(args):
     from .estimate import estimate
     from .profiles import load_profile
     profile = load_profile(args.profile)  # fail before a long run, not after
-    switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None}
+    switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None,
+                "analog_as_mac": args.analog_as == "mac"}
     if args.rates:
         if args.weights or args.input:
             raise EvsimError("give either --rates (analytic) or --weights/--input (measured), not both")

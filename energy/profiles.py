@@ -7,12 +7,11 @@ Shipped profiles live in ``energy/profiles/``; pass a path to use your own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from evsim.errors import ProfileError
+from evsim.errors import ProfileError, SpecError
 from evsim.spec.yamlio import read_yaml
-from evsim.errors import SpecError
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROVENANCES = ("measured", "pre-silicon", "modelled")

@@ -120,9 +120,6 @@ class EnergyReport:
 
     def plot(self, path=None, ax=None):
         """Stacked horizontal bars of energy per layer by kind (AC, MAC, neuron, memory)."""
-        import matplotlib
-        if ax is None:
-            matplotlib.use("Agg") if path else None
         import matplotlib.pyplot as plt
         rows = self.rows
         if ax is None:

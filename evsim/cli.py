@@ -66,17 +66,10 @@ def _inputs(args, network):
                      file=args.input)
 
 
-def run_all(network, inputs, engine, dtype):
-    """Run every input, with a progress bar when there are several."""
-    from tqdm import tqdm
-    return [network.run(x, engine=engine, dtype=dtype) for x in
-            tqdm(inputs, desc=f"{engine} engine", unit="input", disable=len(inputs) < 2, file=sys.stderr)]
-
-
 def cmd_run(args):
     from .weights import write_atomic
     network = _network(args)
-    runs = run_all(network, _inputs(args, network), args.engine, args.dtype)
+    runs = network.run_many(_inputs(args, network), args.engine, args.dtype)
     outputs = np.stack([r.output for r in runs])
     for i, r in enumerate(runs):
         rates = {n: s.mean() for n, s in r.spikes.items()}
@@ -154,8 +147,11 @@ def build_parser():
     p.add_argument("--rates", help="YAML of declared firing rates per layer (no weights needed)")
     p.add_argument("--profile", default="horowitz45-fp32", help="hardware profile name or YAML file")
     p.add_argument("--convention", default="exact", choices=["paper", "exact", "effective", "dense"])
-    p.add_argument("--integer-as", choices=["ac", "mac"], default="ac", help="price integer multi-spike inputs as AC per spike or as MAC")
+    p.add_argument("--integer-as", choices=["ac", "mac"], default=None,
+                   help="price integer multi-spike inputs as AC per spike or MAC per event (default: the convention's; effective: MAC)")
     p.add_argument("--no-bias", action="store_true", help="do not count bias and folded-BatchNorm additions")
+    p.add_argument("--analog-as", choices=["mac", "ac"], default="mac",
+                   help="price analog inputs (first conv on pixels, the head) as MAC (default) or AC")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.add_argument("--output", help="write the report to this file instead of the terminal")
     p.add_argument("--plot", help="write a per-layer breakdown chart (PNG/PDF/SVG)")

@@ -45,6 +45,15 @@ class Network:
             raise EvsimError(f"unknown engine '{engine}'", fix=f"choose one of {', '.join(ENGINE_NAMES)}")
         return get_engine(engine)(self, x, dtype, **options)
 
+    def run_many(self, inputs, engine: str = "event", dtype=np.float64, progress: bool = True, **options):
+        """One Run per input, with a progress bar (stderr) when there are several."""
+        import sys
+
+        from tqdm import tqdm
+        return [self.run(x, engine=engine, dtype=dtype, **options) for x in
+                tqdm(inputs, desc=f"{engine} engine", unit="input", disable=not progress or len(inputs) < 2,
+                     file=sys.stderr)]
+
     def save_weights(self, path):
         weights_io.save(self.params, path)
 

@@ -56,12 +56,6 @@ class LayerStats:
         elements = self.total("input_elements")
         return self.total("input_spikes") / elements if elements else 0.0
 
-    def __getattr__(self, item):
-        counts = self.__dict__.get("counts", {})
-        if item in counts:
-            return counts[item]
-        raise AttributeError(item)
-
     def total(self, field_name):
         value = self.counts[field_name].sum()
         return int(value) if self.counts[field_name].dtype.kind == "i" else float(value)

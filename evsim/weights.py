@@ -82,7 +82,7 @@ def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> 
         layer = wanted[missing[0]][0]
         raise WeightsError(f"missing {len(missing)} weight(s), first '{missing[0]}' (all: {', '.join(missing[:6])}{'…' if len(missing) > 6 else ''})",
                            file=source, layer=layer,
-                           fix=f"the spec ({spec.layers_path}:{spec.lines.get(layer)}) needs them; export every parameter or fix the spec")
+                           fix=f"the spec ({spec.where(layer)}) needs them; export every parameter or fix the spec")
     extra = [k for k in flat if k not in wanted]
     if extra:
         raise WeightsError(f"{len(extra)} key(s) the spec has no place for, first '{extra[0]}'", file=source,
@@ -97,7 +97,7 @@ def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> 
         if value.shape != shape:
             raise WeightsError(f"'{name}' has shape {list(value.shape)}, the spec expects {list(shape)}",
                                file=source, layer=layer,
-                               fix=f"check {spec.layers_path}:{spec.lines.get(layer)} against the weights")
+                               fix=f"check {spec.where(layer)} against the weights")
         if not np.all(np.isfinite(value)):
             bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
             raise WeightsError(f"'{name}' holds {bad} NaN or infinite value(s)", file=source, layer=layer,

@@ -86,8 +86,9 @@ class Spec:
     def dense_ops(self, name) -> int:
         return self.layers[name].dense_ops(self.in_shapes(name), self.shapes[name])
 
-    def error(self, name, message, fix=None) -> SpecError:
-        return SpecError(message, file=self.layers_path or self.path, line=self.lines.get(name), layer=name, fix=fix)
+    def where(self, name) -> str:
+        """``file:line`` of a layer, for messages about it."""
+        return f"{self.layers_path or self.path}:{self.lines.get(name)}"
 
 
 LIBRARY = Path(__file__).parent / "library"

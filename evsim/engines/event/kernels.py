@@ -13,7 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 
-def _chunks(width):
+def output_chunks(width):
+    """Boundaries splitting ``width`` output channels into one chunk per thread."""
     n = max(1, min(numba.get_num_threads(), width // 128))  # short rows: threading costs more than it gains
     return np.linspace(0, width, n + 1).astype(np.int64)
 

@@ -24,11 +24,11 @@ def prepare(layer, params, dtype):
             weight_t[g * c_per_group:(g + 1) * c_per_group] = block.transpose(1, 2, 3, 0)
         nonzero_taps = np.count_nonzero(weight_t, axis=3).astype(np.int64)
         return {"weight_t": weight_t, "nonzero_taps": nonzero_taps, "bias": _bias(params, dtype),
-                "bounds": kernels._chunks(weight.shape[0]), "c_per_group": c_per_group, "o_per_group": o_per_group}
+                "bounds": kernels.output_chunks(weight.shape[0]), "c_per_group": c_per_group, "o_per_group": o_per_group}
     if layer.kind == "linear":
         weight_t = np.ascontiguousarray(params["weight"].T, dtype=dtype)  # [D_in, D_out]
         return {"weight_t": weight_t, "nonzero_rows": np.count_nonzero(weight_t, axis=1).astype(np.int64),
-                "bias": _bias(params, dtype), "bounds": kernels._chunks(weight_t.shape[1])}
+                "bias": _bias(params, dtype), "bounds": kernels.output_chunks(weight_t.shape[1])}
     if layer.kind == "lif":
         return {"params": neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input),
                 "step": neurons.lif_step}
@@ -53,11 +53,11 @@ def count_inputs(inputs, in_values, counts, t, values=None):
         counts["input_spikes"][t] = events
 
 
-def conv2d(layer, prep, inputs, state, counts, t, spec_layer_info):
+def conv2d(layer, prep, inputs, state, counts, t, info):
     x = inputs[0]
     index, values = kernels.extract_events(x.reshape(-1))
-    count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
-    out_c, out_h, out_w = spec_layer_info["out_shape"]
+    count_inputs(inputs, info["in_values"], counts, t, values)
+    out_c, out_h, out_w = info["out_shape"]
     acc = np.zeros((out_h, out_w, out_c), dtype=x.dtype)
     synaptic, weighted, nonzero = kernels.conv_scatter(
         index, values, x.shape[1], x.shape[2], prep["weight_t"], prep["nonzero_taps"], acc, *layer.stride, *layer.padding,
@@ -65,22 +65,22 @@ def conv2d(layer, prep, inputs, state, counts, t, spec_layer_info):
     out = np.ascontiguousarray(acc.transpose(2, 0, 1))
     if prep["bias"] is not None:
         out += prep["bias"].reshape(-1, 1, 1)
-    _record_synaptic(counts, t, synaptic, weighted, nonzero, spec_layer_info, prep, out)
+    _record_synaptic(counts, t, synaptic, weighted, nonzero, info, prep, out)
     return out
 
 
-def linear(layer, prep, inputs, state, counts, t, spec_layer_info):
+def linear(layer, prep, inputs, state, counts, t, info):
     x = inputs[0]
     x2 = x.reshape(-1, x.shape[-1])
     index, values = kernels.extract_events(x2.reshape(-1))
-    count_inputs(inputs, spec_layer_info["in_values"], counts, t, values)
+    count_inputs(inputs, info["in_values"], counts, t, values)
     acc = np.zeros((x2.shape[0], layer.out_features), dtype=x.dtype)
     synaptic, weighted, nonzero = kernels.row_scatter(index, values, prep["weight_t"],
                                                       prep["nonzero_rows"], acc, prep["bounds"])
     if prep["bias"] is not None:
         acc += prep["bias"]
     out = acc.reshape(*x.shape[:-1], layer.out_features)
-    _record_synaptic(counts, t, synaptic, weighted, nonzero, spec_layer_info, prep, out)
+    _record_synaptic(counts, t, synaptic, weighted, nonzero, info, prep, out)
     if x.ndim == 2:
         counts["tokens"][t] = x.shape[0]
     return out
