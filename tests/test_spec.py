@@ -88,6 +88,11 @@ layers:
     (BASE.replace("name: lif", "name: conv"), ["spec.yaml:5", "used twice"]),
     (BASE.replace("shape: [2, 8, 8]", "shape: [2, 8000000, 8000000]"), ["absurdly large"]),
     (BASE.replace("kernel_size: 3, padding: 1", "kernel_size: 30"), ["spec.yaml:4", "too small for kernel"]),
+    (BASE.replace("kind: lif}", "kind: lif, v_threshold: high}"), ["spec.yaml:5", "'v_threshold' must be a number"]),
+    (BASE.replace("kind: lif}", "kind: lif, decay_input: maybe}"), ["spec.yaml:5", "must be true or false"]),
+    (BASE.replace("padding: 1}", "padding: 1, groups: 0}"), ["spec.yaml:4", "'groups' must be ≥ 1"]),
+    (BASE.replace("out_channels: 4", 'out_channels: "${4 // 0}"'), ["spec.yaml:4", "cannot compute it"]),
+    (BASE.replace("out_channels: 4", 'out_channels: "${2 ** 99999}"'), ["spec.yaml:4", "exponents above 64"]),
 ])
 def test_each_bad_spec_gets_its_own_error(tmp_path, text, fragments):
     path = write_spec(tmp_path, text)

@@ -30,7 +30,13 @@ def _evaluate(node, names):
             raise ExpressionError(f"unknown parameter '{node.id}' (known: {', '.join(sorted(names)) or 'none'})")
         return names[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return _BINARY[type(node.op)](_evaluate(node.left, names), _evaluate(node.right, names))
+        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
+        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
+            raise ExpressionError("exponents above 64 are not allowed")
+        try:
+            return _BINARY[type(node.op)](left, right)
+        except (ArithmeticError, TypeError) as err:
+            raise ExpressionError(f"cannot compute it: {err}") from None
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand, names))
     raise ExpressionError("only numbers, parameter names and + - * / // % ** are allowed")

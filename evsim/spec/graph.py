@@ -292,6 +292,8 @@ class _SpecReader:
         kwargs = {k: v for k, v in entry.items() if k in options}
         origin = f"{self.path}:{line}" + (f" ({note})" if note else "")
         try:
+            for key, value in kwargs.items():
+                cls.check_option(key, value)
             layer = cls(name=name, inputs=inputs, origin=origin, firing_rate=rate, **kwargs)
         except ShapeProblem as err:
             self.fail(str(err), line=line, layer=name, fix=err.fix)

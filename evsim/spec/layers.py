@@ -82,6 +82,20 @@ class Layer:
         common = {f.name for f in dataclasses.fields(Layer)}
         return [f.name for f in dataclasses.fields(cls) if f.name not in common]
 
+    @classmethod
+    def check_option(cls, name, value):
+        """Type check of a spec value against the field's annotation (int, float, bool,
+        str, optional float); kernel sizes and the like check themselves."""
+        annotation = {f.name: f.type for f in dataclasses.fields(cls)}[name]
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool), "float": is_number,
+              "bool": isinstance(value, bool), "str": isinstance(value, str),
+              "float | None": is_number or value is None}.get(annotation, True)
+        if not ok:
+            wanted = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+                      "float | None": "a number or null"}[annotation]
+            raise ShapeProblem(f"'{name}' must be {wanted}, got {value!r}")
+
 
 def _require_rank(shape, ranks, what):
     if len(shape) not in ranks:
@@ -115,6 +129,8 @@ class Conv2d(Layer):
         self.dilation = _pair(self.dilation, "dilation")
         if min(self.kernel_size + self.stride + self.dilation) < 1 or min(self.padding) < 0:
             raise ShapeProblem("kernel_size, stride, dilation must be ≥ 1 and padding ≥ 0")
+        if self.groups < 1:
+            raise ShapeProblem(f"'groups' must be ≥ 1, got {self.groups}")
         if self.out_channels % self.groups:
             raise ShapeProblem(f"out_channels {self.out_channels} is not divisible by groups {self.groups}")
 
@@ -196,6 +212,10 @@ class BatchNorm(Layer):
     eps: float = 1e-5
     kind: ClassVar[str] = "batchnorm"
 
+    def __post_init__(self):
+        if self.eps <= 0:
+            raise ShapeProblem(f"'eps' must be positive, got {self.eps}")
+
     def features(self, shape):
         return shape[0] if len(shape) == 3 else shape[-1]
 
@@ -256,6 +276,8 @@ class MaxPool2d(Layer):
         self.kernel_size = _pair(self.kernel_size, "kernel_size")
         self.stride = self.kernel_size if self.stride is None else _pair(self.stride, "stride")
         self.padding = _pair(self.padding, "padding")
+        if min(self.kernel_size + self.stride) < 1 or min(self.padding) < 0:
+            raise ShapeProblem("kernel_size and stride must be ≥ 1 and padding ≥ 0")
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ShapeProblem("padding must be at most half the kernel size (as in PyTorch)")
 
