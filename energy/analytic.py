@@ -55,11 +55,15 @@ def load_rates(path) -> dict:
 def propagate_rates(spec: Spec, declared: dict) -> dict:
     """{layer: (event rate, spike rate)} of every layer's output, per element per step."""
     source = declared.get("__file__", spec.path)
-    known = set(spec.layers) | {INPUT_NAME, "default", "__file__"}
+    rated = {n for n, l in spec.layers.items() if l.spiking or l.kind == "maxpool2d"}
     for key in declared:
-        if key not in known:
-            raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
-                               fix="use layer names from 'evsim info SPEC'")
+        if key in (INPUT_NAME, "default", "__file__") or key in rated:
+            continue
+        if key in spec.layers:
+            raise ProfileError(f"rate given for '{key}', a {spec.layers[key].kind} layer: rates are declared for "
+                               "spiking layers (and max-pools)", file=source, fix="declare the rate of the spiking layer after it")
+        raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
+                           fix="use layer names from 'evsim info SPEC'")
     rates = {}
     inp = spec.input
     if inp.values == ANALOG:

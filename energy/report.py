@@ -142,6 +142,6 @@ class EnergyReport:
         ax.legend(fontsize=8)
         fig.tight_layout()
         if path:
-            from evsim.weights import write_atomic
+            from evsim.files import write_atomic
             write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
         return fig

@@ -67,7 +67,7 @@ def _inputs(args, network):
 
 
 def cmd_run(args):
-    from .weights import write_atomic
+    from .files import write_atomic
     network = _network(args)
     runs = network.run_many(_inputs(args, network), args.engine, args.dtype)
     outputs = np.stack([r.output for r in runs])
@@ -88,13 +88,38 @@ def cmd_run(args):
 
 
 def cmd_energy(args):
-    from energy.cli import run_energy
-    run_energy(args)
+    """Measured (a run) or analytic (declared rates) energy of one inference."""
+    import energy
+    profile = energy.load_profile(args.profile)  # fail before a long run, not after
+    switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None,
+                "analog_as_mac": args.analog_as == "mac"}
+    if args.rates:
+        if args.weights or args.input:
+            raise EvsimError("give either --rates (analytic) or --weights/--input (measured), not both")
+        from .spec import load_spec
+        report = energy.analytic(load_spec(args.spec), args.rates, profile, args.convention, **switches)
+    else:
+        network = _network(args)
+        inputs = _inputs(args, network)
+        if len(inputs) != 1:
+            raise EvsimError("energy is reported per inference: give one input", file=args.input)
+        run = network.run(inputs[0], engine=args.engine, dtype=args.dtype)
+        report = energy.estimate(run, profile, args.convention, **switches)
+    text = report.render(args.format)
+    if args.output:
+        from .files import write_atomic
+        write_atomic(args.output, lambda tmp: Path(tmp).write_text(text + "\n"))
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    if args.plot:
+        report.plot(args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
 
 
 def cmd_audit(args):
-    from energy.cli import run_audit
-    run_audit(args)
+    from energy.audit import CLAIMS_PATH, audit, render
+    print(render(audit(args.claims or CLAIMS_PATH), args.format))
 
 
 def cmd_crossval(args):

@@ -11,23 +11,9 @@ from .errors import EvsimError, WeightsError
 from .spec import Spec, load_spec
 
 
-class Network:
-    """``spec`` (what the network is), ``params`` (unfolded weights, as in the file),
-    ``execution_params`` (BatchNorm folded) and ``fused`` ({batchnorm: producer})."""
-
-    def __init__(self, spec: Spec, params: dict | None = None):
-        self.spec = spec
-        self.params = None
-        self.execution_params, self.fused = {}, {}
-        self.engine_cache: dict = {}  # per-engine preparations of the weights (e.g. transposed), by dtype
-        if params is not None:
-            self.set_params(params)
-
-    def set_params(self, params: dict, source: str = "<weights>"):
-        flat = weights_io.flatten(params) if params and isinstance(next(iter(params.values())), dict) else params
-        self.params = weights_io.bind(self.spec, flat, source)
-        self.execution_params, self.fused = weights_io.fold_batchnorm(self.spec, self.params)
-        self.engine_cache = {}
+class Network(weights_io.BoundWeights):
+    """A spec bound to weights (see :class:`evsim.weights.BoundWeights`), with the API:
+    ``run``, ``run_many``, ``param_count``, ``save_weights``."""
 
     @property
     def param_count(self) -> int:

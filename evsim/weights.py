@@ -6,13 +6,12 @@ is ``{layer: {parameter: ndarray}}``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import WeightsError
+from .files import write_atomic
 from .spec import Spec
 from .spec.layers import BatchNorm, Conv2d, Linear
 
@@ -36,21 +35,6 @@ def read_flat(path: str | Path) -> dict[str, np.ndarray]:
                            fix="re-export the file; evsim reads .npz and .safetensors") from None
     raise WeightsError(f"unknown weights format '{path.suffix}'", file=str(path),
                        fix="use .npz or .safetensors (evsim import converts PyTorch checkpoints)")
-
-
-def write_atomic(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def flatten(params: dict) -> dict[str, np.ndarray]:
@@ -110,6 +94,27 @@ def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> 
 
 def load(spec: Spec, path: str | Path) -> dict:
     return bind(spec, read_flat(path), str(path))
+
+
+class BoundWeights:
+    """A spec with checked weights: ``params`` (unfolded, as in the file), ``execution_params``
+    (BatchNorm folded), ``fused`` ({batchnorm: producer}) and ``engine_cache`` (per-engine
+    preparations of the weights, by dtype). What every engine runs."""
+
+    def __init__(self, spec: Spec, params: dict | None = None, source: str = "<weights>"):
+        self.spec = spec
+        self.params = None
+        self.execution_params, self.fused = {}, {}
+        self.engine_cache: dict = {}
+        if params is not None:
+            self.set_params(params, source)
+
+    def set_params(self, params: dict, source: str = "<weights>"):
+        """Check and bind {layer: {param: array}} or flat {'layer.param': array}."""
+        flat = flatten(params) if params and isinstance(next(iter(params.values())), dict) else params
+        self.params = bind(self.spec, flat, source)
+        self.execution_params, self.fused = fold_batchnorm(self.spec, self.params)
+        self.engine_cache = {}
 
 
 def foldable_batchnorms(spec: Spec) -> dict[str, str]:

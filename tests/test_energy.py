@@ -172,6 +172,7 @@ def test_malformed_profiles(tmp_path, text, fragment):
     ("default: 1.5\n", "'default' must be a rate"),
     ("layers: {lif: high}\n", "rate of 'lif' must be a number"),
     ("layers: {lfi: 0.1}\n", "not a layer"),
+    ("layers: {fc: 0.1}\n", "a linear layer: rates are declared for spiking layers"),
     ("layers: {input: 0.2}\n", "no firing rate declared for spiking layer 'lif'"),
 ])
 def test_malformed_rates(tmp_path, text, fragment):

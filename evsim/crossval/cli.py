@@ -44,7 +44,7 @@ def plot_traces(traces, path, neuron=0, steps=60):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..weights import write_atomic
+    from ..files import write_atomic
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.6 * len(traces) + 0.5), sharex=True, squeeze=False)
     for ax, (name, (ours, theirs)) in zip(axes[:, 0], traces):
         column = min(neuron + 12, ours.shape[1] - 1)  # a randomly driven neuron, not a tie neuron

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network import load
+from ..engines import get_engine
+from ..weights import BoundWeights
 from .twins import STEP_SECONDS, _brian
 
 SPEC_PATH = Path(__file__).with_name("linear_lif.yaml")
@@ -66,7 +67,7 @@ def brian_network(weights, frames, layer):
 
 def compare_network(seed=0, rate=0.1) -> NetworkComparison:
     spec, weights, frames = network_problem(seed, rate)
-    run = load(spec, {"fc": {"weight": weights}}).run(frames, engine="event")
+    run = get_engine("event")(BoundWeights(spec, {"fc": {"weight": weights}}), frames, np.float64)
     t_idx, n_idx = np.nonzero(run.spikes["lif"])
     evsim_spikes = sorted(zip(t_idx.tolist(), n_idx.tolist()))
     brian_spikes, brian_v = brian_network(weights, frames, spec.layers["lif"])

@@ -153,7 +153,8 @@ def to_evsim(state: dict, spec, source="<checkpoint>") -> tuple[dict, list[str]]
 def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None):
     """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys)."""
     from ..spec import load_spec
-    from ..weights import bind, save, write_atomic
+    from ..files import write_atomic
+    from ..weights import bind, save
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
     out_dir = Path(out_dir)
@@ -194,6 +195,6 @@ def export_state_dict(spec, params, variant) -> dict:
 
 def save_state_dict(state: dict, path) -> None:
     torch = _torch()
-    from ..weights import write_atomic
+    from ..files import write_atomic
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
     write_atomic(path, lambda tmp: torch.save(tensors, tmp))
