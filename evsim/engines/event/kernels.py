@@ -1,22 +1,18 @@
 """Numba kernels: each input event scatters its weight row (or conv kernel) into its
 targets' input currents, and counts exactly what it did.
 
-Events are given as index arrays plus values (1 for spikes, an integer count for residual
-sums, the real value for analog inputs). Kernels split the output channels into one chunk
-per thread, so threads never write the same accumulator and no atomics are needed.
-Each returns (synaptic events, value-weighted synaptic events, nonzero-weight events).
+Events are given as flat index arrays plus values (1 for spikes, an integer count for
+residual sums, the real value for analog inputs). The scatter is organised by target —
+each thread owns whole output rows and visits the events that reach them — so threads
+never write the same accumulator and need no atomics, and each output sums its events in
+a fixed order. Separate counting kernels give (synaptic events, value-weighted synaptic
+events, nonzero-weight events) from the events alone.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 from numba import njit, prange
-
-
-def output_chunks(width):
-    """Boundaries splitting ``width`` output channels into one chunk per thread."""
-    n = max(1, min(numba.get_num_threads(), width // 128))  # short rows: threading costs more than it gains
-    return np.linspace(0, width, n + 1).astype(np.int64)
 
 
 @njit(cache=True)
@@ -47,45 +43,50 @@ def count_events(flat):
 
 
 @njit(cache=True, parallel=True, fastmath=False)
-def conv_scatter(ev_index, ev_val, in_h, in_w, weight_t, nonzero_taps, out, stride_h, stride_w, pad_h, pad_w,
-                 dil_h, dil_w, c_per_group, o_per_group, bounds):
-    """Events at flat indices of an input [C, in_h, in_w]; weight_t[c, u, v, o]: weight from
-    input channel c at tap (u, v) to the o-th output channel of c's group; out[i, j, o]
-    accumulates (channel-last for contiguous rows)."""
+def conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, out, stride_h, stride_w,
+                pad_h, pad_w, dil_h, dil_w, c_per_group, o_per_group):
+    """Each input event adds its weight row weight_t[c, u, v, :] (the o_per_group outputs of
+    c's group) into every output position whose kernel tap (u, v) reads it. Organised by
+    target: output row i (one thread each) visits, per tap, the events at the input
+    position that tap reads — events are position-major (index = (y·W + x)·C + c, with
+    position_start[p] the first event at position p). Silent inputs cost nothing; every
+    output element sums its events in a fixed order, whatever the thread count."""
     kh, kw = weight_t.shape[1], weight_t.shape[2]
     h_out, w_out = out.shape[0], out.shape[1]
-    n_events = ev_index.shape[0]
-    plane = in_h * in_w
-    for chunk in prange(bounds.shape[0] - 1):
-        lo, hi = bounds[chunk], bounds[chunk + 1]
-        for e in range(n_events):
-            c, rest, val = ev_index[e] // plane, ev_index[e] % plane, ev_val[e]
-            y, x = rest // in_w, rest % in_w
-            o_base = (c // c_per_group) * o_per_group
-            if o_base + o_per_group <= lo or o_base >= hi:
-                continue
-            o_lo, o_hi = max(lo, o_base), min(hi, o_base + o_per_group)
+    for i in prange(h_out):
+        for j in range(w_out):
             for u in range(kh):
-                ty = y + pad_h - u * dil_h
-                if ty < 0 or ty % stride_h != 0 or ty // stride_h >= h_out:
+                y = i * stride_h - pad_h + u * dil_h
+                if y < 0 or y >= in_h:
                     continue
-                i = ty // stride_h
                 for v in range(kw):
-                    tx = x + pad_w - v * dil_w
-                    if tx < 0 or tx % stride_w != 0 or tx // stride_w >= w_out:
+                    x = j * stride_w - pad_w + v * dil_w
+                    if x < 0 or x >= in_w:
                         continue
-                    j = tx // stride_w
-                    # row views keep the inner loop a plain contiguous axpy that LLVM vectorises
-                    target = out[i, j, o_lo:o_hi]
-                    row = weight_t[c, u, v, o_lo - o_base:o_hi - o_base]
-                    for o in range(o_hi - o_lo):
-                        target[o] += val * row[o]
+                    position = y * in_w + x
+                    for e in range(position_start[position], position_start[position + 1]):
+                        c = ev_index[e] % c_in
+                        o_base = (c // c_per_group) * o_per_group
+                        # row views keep the inner loop a plain contiguous axpy that LLVM vectorises
+                        target = out[i, j, o_base:o_base + o_per_group]
+                        row = weight_t[c, u, v]
+                        val = ev_val[e]
+                        for o in range(o_per_group):
+                            target[o] += val * row[o]
+
+
+@njit(cache=True)
+def conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, stride_h, stride_w, pad_h, pad_w,
+                      dil_h, dil_w, o_per_group):
+    """(synaptic events, value-weighted events, nonzero-weight events) of position-major
+    conv events: each event's fan-out is o_per_group for every tap that lands in the output."""
+    kh, kw = nonzero_taps.shape[1], nonzero_taps.shape[2]
     synaptic = 0
     weighted = 0.0
     nonzero = 0
-    for e in range(n_events):  # counting pass: cheap, and independent of the chunking
-        c, rest = ev_index[e] // plane, ev_index[e] % plane
-        y, x = rest // in_w, rest % in_w
+    for e in range(ev_index.shape[0]):
+        c, position = ev_index[e] % c_in, ev_index[e] // c_in
+        y, x = position // in_w, position % in_w
         for u in range(kh):
             ty = y + pad_h - u * dil_h
             if ty < 0 or ty % stride_h != 0 or ty // stride_h >= h_out:
@@ -101,26 +102,29 @@ def conv_scatter(ev_index, ev_val, in_h, in_w, weight_t, nonzero_taps, out, stri
 
 
 @njit(cache=True, parallel=True, fastmath=False)
-def row_scatter(ev_index, ev_val, weight_t, nonzero_rows, out, bounds):
-    """out[row, :] += val · weight_t[feature, :] for each event at flat index
-    row·D_in + feature of an input [rows, D_in] (per-token linear layers)."""
-    n_events = ev_index.shape[0]
+def row_gather(ev_index, ev_val, row_start, weight_t, out):
+    """Per-token linear layers: each event (token r, feature f) adds val · weight_t[f, :] into
+    out[r, :]. Events are row-major, row_start[r] the first event of token r; one thread per
+    token, so rows are never shared and each sums its events in a fixed order."""
     d_in = weight_t.shape[0]
-    for chunk in prange(bounds.shape[0] - 1):
-        lo, hi = bounds[chunk], bounds[chunk + 1]
-        for e in range(n_events):
-            target = out[ev_index[e] // d_in, lo:hi]
-            row = weight_t[ev_index[e] % d_in, lo:hi]
+    for r in prange(out.shape[0]):
+        target = out[r]
+        for e in range(row_start[r], row_start[r + 1]):
+            row = weight_t[ev_index[e] % d_in]
             val = ev_val[e]
-            for o in range(hi - lo):
+            for o in range(row.shape[0]):
                 target[o] += val * row[o]
-    fan_out = weight_t.shape[1]
+
+
+@njit(cache=True)
+def row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
+    d_in = nonzero_rows.shape[0]
     weighted = 0.0
     nonzero = 0
-    for e in range(n_events):
+    for e in range(ev_index.shape[0]):
         weighted += ev_val[e] * fan_out
         nonzero += nonzero_rows[ev_index[e] % d_in]
-    return n_events * fan_out, weighted, nonzero
+    return ev_index.shape[0] * fan_out, weighted, nonzero
 
 
 @njit(cache=True)

@@ -24,11 +24,11 @@ def prepare(layer, params, dtype):
             weight_t[g * c_per_group:(g + 1) * c_per_group] = block.transpose(1, 2, 3, 0)
         nonzero_taps = np.count_nonzero(weight_t, axis=3).astype(np.int64)
         return {"weight_t": weight_t, "nonzero_taps": nonzero_taps, "bias": _bias(params, dtype),
-                "bounds": kernels.output_chunks(weight.shape[0]), "c_per_group": c_per_group, "o_per_group": o_per_group}
+                "c_per_group": c_per_group, "o_per_group": o_per_group}
     if layer.kind == "linear":
         weight_t = np.ascontiguousarray(params["weight"].T, dtype=dtype)  # [D_in, D_out]
         return {"weight_t": weight_t, "nonzero_rows": np.count_nonzero(weight_t, axis=1).astype(np.int64),
-                "bias": _bias(params, dtype), "bounds": kernels.output_chunks(weight_t.shape[1])}
+                "bias": _bias(params, dtype)}
     if layer.kind == "lif":
         return {"params": neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input),
                 "step": neurons.lif_step}
@@ -53,15 +53,25 @@ def count_inputs(inputs, in_values, counts, t, values=None):
         counts["input_spikes"][t] = events
 
 
+def _grouped_events(flat, group_size, groups):
+    """Events of a row-major [groups, group_size] tensor and where each group's start."""
+    index, values = kernels.extract_events(flat)
+    return index, values, np.searchsorted(index // group_size, np.arange(groups + 1))
+
+
 def conv2d(layer, prep, inputs, state, counts, t, info):
     x = inputs[0]
-    index, values = kernels.extract_events(x.reshape(-1))
+    c_in, in_h, in_w = x.shape
+    position_major = np.ascontiguousarray(x.transpose(1, 2, 0))  # events grouped by input position
+    index, values, starts = _grouped_events(position_major.reshape(-1), c_in, in_h * in_w)
     count_inputs(inputs, info["in_values"], counts, t, values)
     out_c, out_h, out_w = info["out_shape"]
     acc = np.zeros((out_h, out_w, out_c), dtype=x.dtype)
-    synaptic, weighted, nonzero = kernels.conv_scatter(
-        index, values, x.shape[1], x.shape[2], prep["weight_t"], prep["nonzero_taps"], acc, *layer.stride, *layer.padding,
-        *layer.dilation, prep["c_per_group"], prep["o_per_group"], prep["bounds"])
+    geometry = (*layer.stride, *layer.padding, *layer.dilation)
+    kernels.conv_gather(index, values, starts, c_in, in_h, in_w, prep["weight_t"], acc, *geometry,
+                        prep["c_per_group"], prep["o_per_group"])
+    synaptic, weighted, nonzero = kernels.conv_event_counts(index, values, c_in, in_w, prep["nonzero_taps"],
+                                                            out_h, out_w, *geometry, prep["o_per_group"])
     out = np.ascontiguousarray(acc.transpose(2, 0, 1))
     if prep["bias"] is not None:
         out += prep["bias"].reshape(-1, 1, 1)
@@ -72,11 +82,11 @@ def conv2d(layer, prep, inputs, state, counts, t, info):
 def linear(layer, prep, inputs, state, counts, t, info):
     x = inputs[0]
     x2 = x.reshape(-1, x.shape[-1])
-    index, values = kernels.extract_events(x2.reshape(-1))
+    index, values, starts = _grouped_events(x2.reshape(-1), x2.shape[1], x2.shape[0])
     count_inputs(inputs, info["in_values"], counts, t, values)
     acc = np.zeros((x2.shape[0], layer.out_features), dtype=x.dtype)
-    synaptic, weighted, nonzero = kernels.row_scatter(index, values, prep["weight_t"],
-                                                      prep["nonzero_rows"], acc, prep["bounds"])
+    kernels.row_gather(index, values, starts, prep["weight_t"], acc)
+    synaptic, weighted, nonzero = kernels.row_event_counts(index, values, prep["nonzero_rows"], layer.out_features)
     if prep["bias"] is not None:
         acc += prep["bias"]
     out = acc.reshape(*x.shape[:-1], layer.out_features)
