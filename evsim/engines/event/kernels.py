@@ -150,7 +150,7 @@ def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, strid
 
 @njit(cache=True, parallel=True)
 def attention_qk_first(q, k, v, heads, out):
-    """out_h = (Q_h K_hᵀ) V_h from spikes q, k, v [N, D] (0/1). Returns, per head summed:
+    """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, per head summed:
     coincidences (Σ_j nnz(q[:, j])·nnz(k[:, j])), row scatters × d, value-weighted, nonzero."""
     n_tokens, width = q.shape
     d = width // heads
@@ -189,9 +189,10 @@ def attention_qk_first(q, k, v, heads, out):
                     scatters += 1
                     weighted += a
                     nonzero += v_nnz[m]
-                    for j in range(h * d, (h + 1) * d):
-                        if v[m, j] != 0:
-                            out[n, j] += a
+                    target = out[n, h * d:(h + 1) * d]
+                    row = v[m, h * d:(h + 1) * d]
+                    for j in range(d):  # v is 0/1: adding a·0 changes nothing and keeps the loop branch-free
+                        target[j] += a * row[j]
         stats[h, 0] = coincidences
         stats[h, 1] = scatters * d
         stats[h, 2] = weighted * d

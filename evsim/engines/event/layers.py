@@ -128,7 +128,7 @@ def maxpool2d(layer, prep, inputs, state, counts, t, info):
 
 
 def attention(layer, prep, inputs, state, counts, t, info):
-    q, k, v = inputs
+    q, k, v = (np.rint(a).astype(np.int64) for a in inputs)  # spikes as exact integers
     n_tokens, width = q.shape
     acc = np.zeros((n_tokens, width), dtype=np.int64)
     kernel = kernels.attention_qk_first if layer.order == "qk_first" else kernels.attention_kv_first
