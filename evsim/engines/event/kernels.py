@@ -148,6 +148,26 @@ def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, strid
                     out[c, i, j] = val
 
 
+@njit(cache=True)
+def _add_coincidences(left, right, product, left_idx, right_idx):
+    """product[a, b] += 1 for every a with left[a] ≠ 0 and b with right[b] ≠ 0 (binary
+    vectors); returns the number of such coincidences, nnz(left)·nnz(right)."""
+    n_left = 0
+    for a in range(left.shape[0]):
+        if left[a] != 0:
+            left_idx[n_left] = a
+            n_left += 1
+    n_right = 0
+    for b in range(right.shape[0]):
+        if right[b] != 0:
+            right_idx[n_right] = b
+            n_right += 1
+    for a in range(n_left):
+        for b in range(n_right):
+            product[left_idx[a], right_idx[b]] += 1
+    return n_left * n_right
+
+
 @njit(cache=True, parallel=True)
 def attention_qk_first(q, k, v, heads, out):
     """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, per head summed:
@@ -160,20 +180,8 @@ def attention_qk_first(q, k, v, heads, out):
         q_idx = np.empty(n_tokens, dtype=np.int64)
         k_idx = np.empty(n_tokens, dtype=np.int64)
         coincidences = 0
-        for j in range(h * d, (h + 1) * d):
-            nq = 0
-            nk = 0
-            for n in range(n_tokens):
-                if q[n, j] != 0:
-                    q_idx[nq] = n
-                    nq += 1
-                if k[n, j] != 0:
-                    k_idx[nk] = n
-                    nk += 1
-            for a in range(nq):
-                for b in range(nk):
-                    scores[q_idx[a], k_idx[b]] += 1
-            coincidences += nq * nk
+        for j in range(h * d, (h + 1) * d):  # feature j: every (q token, k token) pair spiking on it
+            coincidences += _add_coincidences(q[:, j], k[:, j], scores, q_idx, k_idx)
         v_nnz = np.zeros(n_tokens, dtype=np.int64)
         for m in range(n_tokens):
             for j in range(h * d, (h + 1) * d):
@@ -212,20 +220,8 @@ def attention_kv_first(q, k, v, heads, out):
         k_idx = np.empty(d, dtype=np.int64)
         v_idx = np.empty(d, dtype=np.int64)
         coincidences = 0
-        for n in range(n_tokens):
-            nk = 0
-            nv = 0
-            for j in range(d):
-                if k[n, h * d + j] != 0:
-                    k_idx[nk] = j
-                    nk += 1
-                if v[n, h * d + j] != 0:
-                    v_idx[nv] = j
-                    nv += 1
-            for a in range(nk):
-                for b in range(nv):
-                    kv[k_idx[a], v_idx[b]] += 1
-            coincidences += nk * nv
+        for n in range(n_tokens):  # token n: every (k feature, v feature) pair spiking in it
+            coincidences += _add_coincidences(k[n, h * d:(h + 1) * d], v[n, h * d:(h + 1) * d], kv, k_idx, v_idx)
         row_nnz = np.zeros(d, dtype=np.int64)
         for i in range(d):
             for j in range(d):
