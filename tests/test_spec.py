@@ -1,6 +1,5 @@
 """Specs: the paper's parameter counts, closed-form operation counts, and one specific
 error for each class of bad spec."""
-import math
 
 import pytest
 

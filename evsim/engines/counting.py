@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..spec import ANALOG, INTEGER, Spec
+from ..spec import INTEGER, Spec
 from ..stats import LayerStats
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 BINARY, INTEGER, ANALOG = "binary", "integer", "analog"
@@ -67,9 +67,6 @@ class Layer:
     def dense_ops(self, in_shapes: list[tuple], out_shape: tuple) -> int:
         """Synaptic operations per time step with every input active, counted as FLOP
         counters count them (padded borders included)."""
-        return 0
-
-    def bias_adds(self, out_shape: tuple) -> int:
         return 0
 
     def synapses(self, in_shapes: list[tuple], out_shape: tuple) -> int:
@@ -155,9 +152,6 @@ class Conv2d(Layer):
         c_in = in_shapes[0][0] // self.groups
         return math.prod(out_shape) * c_in * self.kernel_size[0] * self.kernel_size[1]
 
-    def bias_adds(self, out_shape):
-        return math.prod(out_shape) if self.bias else 0
-
     def synapses(self, in_shapes, out_shape):
         """Σ over input positions of the taps that land inside the output: separable, so the
         product over both axes of Σ_{position, tap} [position + p − d·tap ≡ 0 (mod s), in range]."""
@@ -197,9 +191,6 @@ class Linear(Layer):
 
     def synapses(self, in_shapes, out_shape):
         return self.dense_ops(in_shapes, out_shape)
-
-    def bias_adds(self, out_shape):
-        return math.prod(out_shape) if self.bias else 0
 
 
 @register

@@ -10,7 +10,6 @@ events, nonzero-weight events) from the events alone.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
