@@ -44,7 +44,7 @@ def _network(args):
     if args.synthetic_rate is None:
         raise EvsimError("no weights given", file=args.spec,
                          fix="pass --weights W.safetensors, or --synthetic-rate 0.15 for calibrated random weights")
-    return load(spec, synthetic_weights(spec, seed=args.seed, target_rate=args.synthetic_rate))
+    return load(spec, synthetic_weights(spec, seed=args.seed, target_rate=args.synthetic_rate, progress=True))
 
 
 def _inputs(args, network):

@@ -64,10 +64,10 @@ def _calibrate_shift(layer, x, target_rate, iterations=40):
     return 0.5 * (low + high)
 
 
-def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=None) -> dict:
+def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=None, progress: bool = False) -> dict:
     """``{layer: {param: array}}`` for ``spec`` (a Spec or a path), deterministic in ``seed``,
     with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
-    seeded :func:`sample_input`)."""
+    seeded :func:`sample_input`). ``progress`` shows a bar over the layers (stderr)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if not 0 < target_rate < 1:
         raise ValueError(f"target_rate must be in (0, 1) spikes per neuron per step, got {target_rate}")
@@ -75,7 +75,14 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
     network = Network(spec, params)
     sample = sample_input(spec, seed) if sample is None else sample
 
+    import sys
+
+    from tqdm import tqdm
+    bar = tqdm(total=len(spec.layers), desc="calibrating synthetic weights", unit="layer", disable=not progress,
+               file=sys.stderr)
+
     def calibrate(name, inputs):
+        bar.update(1)
         layer = spec.layers[name]
         bn = layer.inputs[0]
         if not layer.spiking or bn not in network.fused:
@@ -90,4 +97,5 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
         entry["bias"] = entry["bias"] * gain + shift
 
     dense.propagate(network, sample, np.float64, before=calibrate, count=False)
+    bar.close()
     return network.params
