@@ -78,7 +78,7 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
     import sys
 
     from tqdm import tqdm
-    bar = tqdm(total=len(spec.layers), desc="calibrating synthetic weights", unit="layer", disable=not progress,
+    bar = tqdm(total=len(spec.layers) - len(network.fused), desc="calibrating synthetic weights", unit="layer", disable=not progress,
                file=sys.stderr)
 
     def calibrate(name, inputs):
