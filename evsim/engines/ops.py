@@ -71,13 +71,17 @@ def tokens(x):
     return np.ascontiguousarray(x.reshape(T, C, H * W).transpose(0, 2, 1))
 
 
+def neuron_model(layer):
+    """(step function, parameters) of a spiking layer of the spec."""
+    if layer.kind == "lif":
+        return neurons.lif_step, neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input)
+    return neurons.if_step, neurons.IFParameters(layer.v_threshold, layer.v_reset)
+
+
 def spiking(layer, x):
     """Run LIF or IF neurons over time; returns spikes [T, ...]."""
-    if layer.kind == "lif":
-        p = neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input)
-        return neurons.run_neurons(neurons.lif_step, x, p)[0]
-    p = neurons.IFParameters(layer.v_threshold, layer.v_reset)
-    return neurons.run_neurons(neurons.if_step, x, p)[0]
+    step, params = neuron_model(layer)
+    return neurons.run_neurons(step, x, params)[0]
 
 
 def forward(layer, params, inputs):

@@ -1,6 +1,6 @@
 """One time step of each layer kind, event-driven: extract the input's events, call the
-kernel, record the counts. Weights are prepared once per run (transposed so that each
-event's fan-out is one contiguous row)."""
+kernel, record the counts. Weights are prepared once per network and dtype (transposed so
+that each event's fan-out is one contiguous row)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ from . import kernels
 
 
 def prepare(layer, params, dtype):
-    """Per-run constants of a layer: transposed weights, nonzero-weight counts, neuron params."""
+    """Constants of a layer: transposed weights, nonzero-weight counts, neuron parameters."""
     if layer.kind == "conv2d":
         weight = params["weight"]
         o_per_group = weight.shape[0] // layer.groups
@@ -29,11 +29,9 @@ def prepare(layer, params, dtype):
         weight_t = np.ascontiguousarray(params["weight"].T, dtype=dtype)  # [D_in, D_out]
         return {"weight_t": weight_t, "nonzero_rows": np.count_nonzero(weight_t, axis=1).astype(np.int64),
                 "bias": _bias(params, dtype)}
-    if layer.kind == "lif":
-        return {"params": neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input),
-                "step": neurons.lif_step}
-    if layer.kind == "if":
-        return {"params": neurons.IFParameters(layer.v_threshold, layer.v_reset), "step": neurons.if_step}
+    if layer.spiking:
+        step, neuron_params = ops.neuron_model(layer)
+        return {"params": neuron_params, "step": step}
     return {"params": params}
 
 
