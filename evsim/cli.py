@@ -94,8 +94,8 @@ def cmd_energy(args):
     switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None,
                 "analog_as_mac": args.analog_as == "mac"}
     if args.rates:
-        if args.weights or args.input:
-            raise EvsimError("give either --rates (analytic) or --weights/--input (measured), not both")
+        if args.weights or args.input or args.synthetic_rate is not None:
+            raise EvsimError("give either --rates (analytic) or --weights/--synthetic-rate/--input (measured), not both")
         from .spec import load_spec
         report = energy.analytic(load_spec(args.spec), args.rates, profile, args.convention, **switches)
     else:
