@@ -133,3 +133,16 @@ def test_info_prints_units(capsys):
     assert main(["info", str(MODELS / "spikformer-cifar10-4-384.yaml")]) == 0
     out = capsys.readouterr().out
     assert "9.32 M" in out and "dense MACs/step" in out and "G MAC/AC" in out
+
+
+def test_errors_in_an_extending_file_point_at_that_file(tmp_path):
+    write_spec(tmp_path, "name: b\ninput: {shape: [4], T: 2}\nparams: {D: 3}\n"
+                         "layers:\n  - {name: fc, kind: linear, out_features: '${D}'}\n", "base.yaml")
+    child = write_spec(tmp_path, "extends: base.yaml\n\n\ninput: {shape: [4], T: 0}\n", "child.yaml")
+    with pytest.raises(SpecError, match=r"child\.yaml:4: input 'T'"):
+        load_spec(child)
+    typo = write_spec(tmp_path, "extends: base.yaml\nparams: {D: '${E}'}\n", "typo.yaml")
+    with pytest.raises(SpecError, match=r"typo\.yaml:2: unknown parameter 'E'"):
+        load_spec(typo)
+    derived = write_spec(tmp_path, "extends: base.yaml\nparams: {W: 5, D: '${2 * W}'}\n", "derived.yaml")
+    assert load_spec(derived).shapes["fc"] == (10,)

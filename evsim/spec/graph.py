@@ -132,7 +132,7 @@ class _SpecReader:
         base, base_origins = self._read_root(base_path, depth + 1)
         self.path = path
         merged = LocatedDict(base)
-        merged.line, merged.key_lines = root.line, {**base.key_lines}
+        merged.line, merged.key_lines = root.line, {**base.key_lines, **root.key_lines}
         for key, value in root.items():
             if key == "params" and isinstance(value, dict) and isinstance(base.get("params"), dict):
                 value = {**base["params"], **value}
@@ -142,11 +142,12 @@ class _SpecReader:
     def read(self) -> Spec:
         spec_path = self.path
         root, origins = self._read_root(spec_path)
-        self.path = origins.get("input", spec_path)
+        self.path = origins.get("params", spec_path)
         params = root.get("params") or {}
         if not isinstance(params, dict):
             self.fail("'params' must be a mapping of names to numbers", line=root.line_of("params"))
-        params = dict(params)
+        params = self._resolve_params(params, root.line_of("params"))
+        self.path = origins.get("input", spec_path)
         input_spec = self._read_input(root, params)
         self.path = origins.get("layers", spec_path)
         if not isinstance(root.get("layers"), list) or not root["layers"]:
@@ -170,6 +171,25 @@ class _SpecReader:
         if "name" not in root:
             spec.name = Path(spec_path).stem
         return spec
+
+    def _resolve_params(self, params, line):
+        """Params may use other params ({D: 384, hidden: "${4*D}"}), in any order, also across
+        'extends': resolve what can be resolved until nothing changes, then report the rest."""
+        resolved, pending = {}, dict(params)
+        while pending:
+            progress = False
+            for key, value in list(pending.items()):
+                try:
+                    resolved[key] = substitute(value, resolved)
+                except ExpressionError:
+                    continue
+                del pending[key]
+                progress = True
+            if not progress:
+                key = next(iter(pending))
+                self._substitute(pending[key], {**resolved, **{k: 0 for k in pending if k != key}}, line)
+                self.fail(f"param '{key}' depends on itself through other params", line=line)
+        return resolved
 
     def _check_keys(self, mapping, allowed, where, layer=None):
         for key in mapping:

@@ -15,6 +15,7 @@ import numpy as np
 from ...errors import MemoryBudgetError
 from ...spec import INPUT_NAME
 from ...stats import LayerStats
+from .. import ops
 from ..run import Run, encode
 from . import layers as event_layers
 
@@ -45,14 +46,11 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
                                 file=spec.path, fix="use a smaller input size or T, or raise memory_budget_bytes")
     xs = encode(spec, x, dtype)
     T = spec.input.T
-    prepared = _prepared(network, dtype)
-    info, stats, spikes = {}, {}, {}
+    prepared, info = _prepared(network, dtype), _layer_info(network)
+    stats, spikes = {}, {}
     for name, layer in spec.layers.items():
         if name in fused:
             continue
-        in_shapes = spec.in_shapes(name)
-        info[name] = {"out_shape": spec.shapes[name], "in_values": spec.in_values(name)[0],
-                      "dense_macs": spec.dense_ops(name), "dense_synaptic_ops": layer.synapses(in_shapes, spec.shapes[name])}
         stats[name] = LayerStats.for_layer(spec, name, params.get(name, {}))
         if layer.spiking:
             spikes[name] = np.empty((spec.steps(name), *spec.shapes[name]), dtype=dtype)
@@ -73,7 +71,7 @@ def run(network, x, dtype=np.float64, memory_budget_bytes=None) -> Run:
     for name in once:
         if name in gathered:  # the mean over time: the same dense reduction the reference uses
             layer = spec.layers[name]
-            current[name] = event_layers.ops.forward(layer, {}, [np.stack(gathered[name])])[0]
+            current[name] = ops.forward(layer, {}, [np.stack(gathered[name])])[0]
             continue
         _step(spec, name, current, fused, prepared, info, stats, spikes, state, 0)
     stats = {n: s for n, s in stats.items() if spec.layers[n].kind != "mean_time"}
@@ -88,6 +86,18 @@ def _prepared(network, dtype):
             name: event_layers.prepare(layer, network.execution_params.get(name, {}), dtype)
             for name, layer in network.spec.layers.items() if name not in network.fused}
     return network.engine_cache[key]
+
+
+def _layer_info(network):
+    """Per-layer facts of the spec the kernels and counters need, made once per network."""
+    if "event-info" not in network.engine_cache:
+        spec = network.spec
+        network.engine_cache["event-info"] = {
+            name: {"out_shape": spec.shapes[name], "in_values": spec.in_values(name)[0],
+                   "dense_macs": spec.dense_ops(name),
+                   "dense_synaptic_ops": layer.synapses(spec.in_shapes(name), spec.shapes[name])}
+            for name, layer in spec.layers.items() if name not in network.fused}
+    return network.engine_cache["event-info"]
 
 
 def _step(spec, name, current, fused, prepared, info, stats, spikes, state, t):
