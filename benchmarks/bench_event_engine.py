@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import evsim  # noqa: E402
-from evsim.engines.event import layers as event_layers  # noqa: E402
+from evsim.spec import kinds  # noqa: E402
 
 SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
 
@@ -82,7 +82,8 @@ def row_scatter_ceiling(repeats, dtype):
 
 def per_kind_rates(net, x, dtype):
     spent = collections.Counter()
-    original = dict(event_layers.STEP)
+    registered = kinds()
+    original = {kind: cls.__dict__.get("event") for kind, cls in registered.items()}
 
     def timed(kind, fn):
         def wrapper(*args):
@@ -91,12 +92,16 @@ def per_kind_rates(net, x, dtype):
             spent[kind] += time.perf_counter() - start
             return out
         return wrapper
-    for kind, fn in original.items():
-        event_layers.STEP[kind] = timed(kind, fn)
+    for kind, cls in registered.items():  # time each kind's event step (all T steps of a layer per call)
+        cls.event = timed(kind, cls.event)
     try:
         run = net.run(x, engine="event", dtype=dtype)
     finally:
-        event_layers.STEP.update(original)
+        for kind, cls in registered.items():
+            if original[kind] is None:
+                del cls.event
+            else:
+                cls.event = original[kind]
     events = collections.Counter()
     for stats in run.stats.values():
         events[stats.kind] += stats.total("synaptic_events") + stats.total("attention_coincidences")

@@ -1,34 +1,51 @@
 """Energy without weights: expected counts from a spec and declared firing rates.
 
-Each spiking layer has a declared rate r (spikes per neuron per step: ``firing_rate:`` in
-the spec, or a rates YAML ``{default: r, layers: {name: r}}``). Rates propagate as if
-spikes were independent: a max-pool of k² binary inputs fires with 1 − (1 − r)^{k²}, a
-residual sum carries Σ r_i spikes per element in 1 − Π(1 − r_i) events; analog values are
-all nonzero. Expected counts then follow from the spec's synapse counts:
-synaptic events = r_events × synapses (edge-exact), integer inputs weighted by r_spikes;
-attention: qk_first coincidences r_q r_k N² D, kv_first r_k r_v N D d.
+A rate is declared per layer output (spikes per element per step): ``firing_rate:`` in the
+spec, or a rates YAML ``{default: r, layers: {name: r}}``, where a layer's entry is a number
+r (events = spikes = r) or ``{events: e, spikes: s}`` (a residual sum can carry more spikes
+than events). Spiking layers need a declared rate (or the default); every other layer's
+rate follows from its inputs by its kind's ``output_rate`` rule (stated in each kind's
+docstring: max-pools and residual sums treat their inputs as independent; analog values
+are all nonzero) unless it is declared too. Each kind's ``expected`` facet then gives its
+expected LayerStats, priced by the same conventions as a measured run.
 Zero weights are unknown without weights: 'effective' equals 'exact' here.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from evsim.errors import ProfileError, SpecError
-from evsim.spec import ANALOG, INPUT_NAME, INTEGER, Spec, load_spec
+from evsim.spec import ANALOG, INPUT_NAME, Spec, load_spec
 from evsim.spec.yamlio import read_yaml
-from evsim.stats import LayerStats
+from evsim.stats import ANALOG_RATE, LayerStats, Rate, expect_inputs
 
 from .estimate import estimate
 
+RESERVED = ("default", "__file__")
 
-def _rate_ok(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+def _rate_ok(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def as_rate(key, value, source, line=None) -> Rate:
+    """A declared rate: a number in [0, 1], or {events: e in [0, 1], spikes: s ≥ e}."""
+    if _rate_ok(value):
+        return Rate(float(value), float(value))
+    if isinstance(value, dict) and set(value) <= {"events", "spikes"} and "events" in value:
+        events, spikes = value["events"], value.get("spikes", value["events"])
+        if _rate_ok(events) and isinstance(spikes, numbers.Real) and not isinstance(spikes, bool) \
+                and math.isfinite(spikes) and spikes >= events:
+            return Rate(float(events), float(spikes))
+    raise ProfileError(f"rate of '{key}' must be a number in [0, 1] spikes per element per step, or "
+                       f"{{events: e, spikes: s}} with 0 ≤ e ≤ 1 and s ≥ e; got {value!r}", file=source, line=line)
 
 
 def load_rates(path) -> dict:
-    """Read ``{default: r, layers: {name: r}}`` (or a flat ``{name: r}``); rates in [0, 1]."""
+    """Read ``{default: r, layers: {name: rate}}`` (or a flat ``{name: rate}``)."""
     try:
         raw = read_yaml(path, "rates file")
     except SpecError as err:
@@ -38,128 +55,81 @@ def load_rates(path) -> dict:
     layers = raw.get("layers", {k: v for k, v in raw.items() if k != "default"})
     if not isinstance(layers, dict):
         raise ProfileError("'layers' must map layer names to rates", file=str(path), line=raw.line_of("layers"))
-    rates = {}
-    for key, value in layers.items():
-        if not _rate_ok(value):
-            raise ProfileError(f"rate of '{key}' must be a number in [0, 1] spikes per neuron per step, got {value!r}",
-                               file=str(path), line=layers.line_of(key) if hasattr(layers, "line_of") else None)
-        rates[key] = float(value)
+    rates = {key: as_rate(key, value, str(path), layers.line_of(key) if hasattr(layers, "line_of") else None)
+             for key, value in layers.items()}
     if "default" in raw:
         if not _rate_ok(raw["default"]):
             raise ProfileError(f"'default' must be a rate in [0, 1], got {raw['default']!r}", file=str(path), line=raw.line_of("default"))
-        rates["default"] = float(raw["default"])
+        rates["default"] = Rate(float(raw["default"]), float(raw["default"]))
     rates["__file__"] = str(path)
     return rates
 
 
+def _declared(declared: dict, source: str) -> dict:
+    """Validate a rates dict given in Python (numbers or Rate/{events, spikes} per layer)."""
+    out = {}
+    for key, value in declared.items():
+        if key == "__file__":
+            out[key] = value
+        elif isinstance(value, Rate):
+            out[key] = as_rate(key, value._asdict(), source)
+        else:
+            out[key] = as_rate(key, value, source)
+    return out
+
+
 def propagate_rates(spec: Spec, declared: dict) -> dict:
-    """{layer: (event rate, spike rate)} of every layer's output, per element per step."""
+    """{layer: Rate} of every layer's output (and of the network input)."""
     source = declared.get("__file__", spec.path)
-    rated = {n for n, l in spec.layers.items() if l.spiking or l.kind == "maxpool2d"}
+    declared = _declared(declared, source)
     for key in declared:
-        if key in (INPUT_NAME, "default", "__file__") or key in rated:
-            continue
-        if key in spec.layers:
-            raise ProfileError(f"rate given for '{key}', a {spec.layers[key].kind} layer: rates are declared for "
-                               "spiking layers (and max-pools)", file=source, fix="declare the rate of the spiking layer after it")
-        raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
-                           fix="use layer names from 'evsim info SPEC'")
+        if key not in RESERVED and key != INPUT_NAME and key not in spec.layers:
+            raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
+                               fix="use layer names from 'evsim info SPEC'")
     rates = {}
-    inp = spec.input
-    if inp.values == ANALOG:
-        rates[INPUT_NAME] = (1.0, 1.0)
+    if spec.input.values == ANALOG:
+        rates[INPUT_NAME] = ANALOG_RATE
     else:
-        r = declared.get(INPUT_NAME, declared.get("default"))
-        if r is None:
+        rates[INPUT_NAME] = declared.get(INPUT_NAME, declared.get("default"))
+        if rates[INPUT_NAME] is None:
             raise ProfileError("event-frame input needs a declared rate", file=source, fix="add 'input: r' to the rates")
-        rates[INPUT_NAME] = (r, r)
     for name, layer in spec.layers.items():
-        ins = [rates[i] for i in layer.inputs]
-        if layer.spiking:
-            r = declared.get(name, layer.firing_rate if layer.firing_rate is not None else declared.get("default"))
-            if r is None:
+        if name in declared:
+            rates[name] = declared[name]
+        elif layer.firing_rate is not None:
+            rates[name] = Rate(layer.firing_rate, layer.firing_rate)
+        elif layer.rate_is_declared:
+            if "default" not in declared:
                 raise ProfileError(f"no firing rate declared for spiking layer '{name}'", file=source,
                                    fix="declare 'firing_rate:' in the spec, or a rate or a 'default' in the rates file")
-            rates[name] = (r, r)
-        elif layer.kind == "maxpool2d" and spec.values[name] != ANALOG:
-            window = layer.kernel_size[0] * layer.kernel_size[1]
-            r = declared.get(name, 1 - (1 - ins[0][0]) ** window)
-            rates[name] = (r, r)
-        elif layer.kind == "add" and spec.values[name] == INTEGER:
-            rates[name] = (1 - math.prod(1 - e for e, _ in ins), sum(s for _, s in ins))
-        elif layer.kind in ("tokens", "flatten"):
-            rates[name] = ins[0]
+            rates[name] = declared["default"]
         else:
-            rates[name] = (1.0, 1.0)
+            rates[name] = layer.output_rate(spec.facts(name), [rates[i] for i in layer.inputs])
     return rates
 
 
 def analytic_stats(spec: Spec, declared: dict) -> dict:
-    """Expected LayerStats (float counts) of every layer that does work."""
+    """Expected LayerStats (float counts) of every counted layer."""
     rates = propagate_rates(spec, declared)
-    bias_layers = {l.inputs[0] for l in spec.layers.values() if l.kind == "batchnorm"}
     parameter_shapes = spec.parameter_shapes()
     out = {}
     for name, layer in spec.layers.items():
-        if layer.kind not in ("conv2d", "linear", "attention", "lif", "if"):
+        if not layer.counted or name in spec.fused:
             continue
-        stats = LayerStats.empty(name, layer.kind, spec.in_values(name)[0], spec.steps(name), dtype=np.float64)
-        shapes = parameter_shapes.get(name, {})
-        stats.weights = int(sum(math.prod(s) for s in shapes.values()))
-        stats.outputs = math.prod(spec.shapes[name])
-        c = stats.counts
-        in_shapes = spec.in_shapes(name)
-        elements = sum(math.prod(s) for s in in_shapes)
-        events = sum(rates[i][0] * math.prod(s) for i, s in zip(layer.inputs, in_shapes))
-        spikes = sum(rates[i][1] * math.prod(s) for i, s in zip(layer.inputs, in_shapes))
-        c["input_elements"][:] = elements
-        c["input_events"][:] = events
-        c["input_spikes"][:] = spikes if stats.input_values == INTEGER else events
-        r_events, r_spikes = rates[layer.inputs[0]]
-        if layer.kind in ("conv2d", "linear"):
-            synapses = layer.synapses(in_shapes, spec.shapes[name])
-            c["synaptic_events"][:] = r_events * synapses
-            c["synaptic_events_nonzero"][:] = r_events * synapses
-            c["weighted_synaptic_events"][:] = (r_spikes if stats.input_values == INTEGER else r_events) * synapses
-            c["dense_synaptic_ops"][:] = synapses
-            c["dense_macs"][:] = spec.dense_ops(name)
-            c["bias_adds"][:] = stats.outputs if (getattr(layer, "bias", False) or name in bias_layers) else 0
-            if len(in_shapes[0]) == 2:
-                c["tokens"][:] = in_shapes[0][0]
-        elif layer.kind == "attention":
-            _expected_attention(layer, [rates[i][0] for i in layer.inputs], in_shapes[0], c, spec.dense_ops(name))
-        else:
-            c["neuron_updates"][:] = stats.outputs
-            c["output_spikes"][:] = rates[name][1] * stats.outputs
+        facts = spec.facts(name)
+        weights = int(sum(math.prod(s) for s in parameter_shapes.get(name, {}).values()))
+        stats = LayerStats.for_layer(facts, layer.kind, weights, dtype=np.float64)
+        in_rates = [rates[i] for i in layer.inputs]
+        expect_inputs(facts, in_rates, stats.counts)
+        layer.expected(facts, in_rates, rates[name], stats.counts)
         out[name] = stats
     return out
-
-
-def _expected_attention(layer, rq_rk_rv, shape, c, dense_macs):
-    rq, rk, rv = rq_rk_rv
-    n, width = shape
-    d = width // layer.heads
-    c["tokens"][:] = n
-    c["dense_macs"][:] = dense_macs
-    if layer.order == "qk_first":
-        c["attention_coincidences"][:] = rq * rk * n * n * width
-        p_score = 1 - (1 - rq * rk) ** d                      # P((QKᵀ)[n, m] ≠ 0) per head
-        c["synaptic_events"][:] = layer.heads * n * n * p_score * d
-        c["weighted_synaptic_events"][:] = layer.heads * n * n * (rq * rk * d) * d
-        c["synaptic_events_nonzero"][:] = layer.heads * n * n * p_score * rv * d
-        c["dense_synaptic_ops"][:] = n * n * width
-    else:
-        c["attention_coincidences"][:] = rk * rv * n * width * d
-        c["synaptic_events"][:] = rq * n * width * d
-        c["weighted_synaptic_events"][:] = rq * n * width * d
-        c["synaptic_events_nonzero"][:] = rq * n * width * d * (1 - (1 - rk * rv) ** n)
-        c["dense_synaptic_ops"][:] = n * width * d
 
 
 def analytic(spec, rates, profile="horowitz45-fp32", convention="paper", **switches):
     """EnergyReport of one inference from declared rates: ``rates`` is a dict, a rates YAML
     path, or None (rates from the spec's ``firing_rate:`` entries)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    declared = load_rates(rates) if isinstance(rates, (str,)) or hasattr(rates, "__fspath__") else dict(rates or {})
+    declared = load_rates(rates) if isinstance(rates, str) or hasattr(rates, "__fspath__") else dict(rates or {})
     return estimate(analytic_stats(spec, declared), profile, convention, spec_name=spec.name, source="analytic",
                     **switches)

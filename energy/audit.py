@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evsim.errors import ProfileError, SpecError
+from evsim.kinds.attention import Attention
+from evsim.kinds.conv2d import Conv2d
 from evsim.spec import load_spec
+from evsim.spec.graph import shipped
 from evsim.spec.yamlio import read_yaml
 
 from .analytic import analytic, analytic_stats
 from .conventions import get_convention, operations
 
 CLAIMS_PATH = Path(__file__).parent / "claims.yaml"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 REPRICE_CONVENTIONS = ("paper", "exact", "dense")
 REPRICE_PROFILES = ("horowitz45-fp32", "lemaire-memory-sram-fp32", "lemaire-memory-fp32", "loihi")
 
@@ -61,7 +63,7 @@ class AuditRow:
 
 
 def first_conv(spec):
-    return next(n for n, l in spec.layers.items() if l.kind == "conv2d")
+    return next(n for n, l in spec.layers.items() if isinstance(l, Conv2d))
 
 
 def paper_sops(spec, rate) -> float:
@@ -114,13 +116,7 @@ def _spikformer_sop(claim, spec):
 
 def _ann_flops(claim, spec):
     c, k = claim["claimed"], claim["constants"]
-    one_step = 0
-    for name, layer in spec.layers.items():
-        ops = spec.dense_ops(name)
-        if layer.kind == "attention":  # softmax attention: Q Kᵀ then A V
-            n, width = spec.in_shapes(name)[0]
-            ops = 2 * n * n * width
-        one_step += ops
+    one_step = sum(layer.ann_macs(spec.in_shapes(name), spec.shapes[name]) for name, layer in spec.layers.items())
     return [
         Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m")),
         Check("energy from the claimed FLOPs", "mJ", c["energy_mj"], k["mac_pj"] * c["flops_g"],
@@ -131,7 +127,7 @@ def _ann_flops(claim, spec):
 
 
 def _attention_layer(spec):
-    return next(n for n, l in spec.layers.items() if l.kind == "attention")
+    return next(n for n, l in spec.layers.items() if isinstance(l, Attention))
 
 
 def _attention_sop(claim, spec):
@@ -203,7 +199,7 @@ def load_claims(path=CLAIMS_PATH) -> list:
 def audit(path=CLAIMS_PATH, reprice=True) -> list[AuditRow]:
     rows = []
     for claim in load_claims(path):
-        spec = load_spec(REPO_ROOT / claim["spec"]) if claim.get("spec") else None
+        spec = load_spec(shipped(claim["spec"])) if claim.get("spec") else None
         checks, rate = METHODS[claim["method"]](claim, spec)
         row = AuditRow(claim["id"], claim["model"], claim["source"], checks)
         if reprice and rate is not None and rate == rate:

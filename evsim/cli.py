@@ -8,7 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from energy.conventions import DEFAULTS as CONVENTIONS, INTEGER_AS
+
+from .engines import ENGINES
 from .errors import EvsimError, InputError
+from .importers.spikformer import VARIANTS
 
 
 def _format_shape(shape):
@@ -147,12 +151,12 @@ def cmd_export(args):
 
 
 def _add_network_options(p):
-    p.add_argument("spec", help="YAML network spec")
+    p.add_argument("spec", help="YAML network spec, or the name of a shipped spec")
     p.add_argument("--weights", help=".npz or .safetensors weights keyed '<layer>.<param>'")
     p.add_argument("--synthetic-rate", type=float, help="no weights file: calibrated random weights firing at this rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help=".npy input (one, or a batch with a leading axis); default: a seeded sample")
-    p.add_argument("--engine", choices=["dense", "event"], default="event")
+    p.add_argument("--engine", choices=list(ENGINES), default="event")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
 
 
@@ -160,7 +164,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="evsim", description="Event-driven spiking-network simulator with energy accounting")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="shapes, parameters and dense operation counts of a spec")
-    p.add_argument("spec")
+    p.add_argument("spec", help="YAML spec file, or the name of a shipped spec (e.g. spikformer-cifar10-4-384)")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("run", help="run a network on an input")
     _add_network_options(p)
@@ -171,8 +175,8 @@ def build_parser():
     _add_network_options(p)
     p.add_argument("--rates", help="YAML of declared firing rates per layer (no weights needed)")
     p.add_argument("--profile", default="horowitz45-fp32", help="hardware profile name or YAML file")
-    p.add_argument("--convention", default="exact", choices=["paper", "exact", "effective", "dense"])
-    p.add_argument("--integer-as", choices=["ac", "mac"], default=None,
+    p.add_argument("--convention", default="exact", choices=list(CONVENTIONS))
+    p.add_argument("--integer-as", choices=list(INTEGER_AS), default=None,
                    help="price integer multi-spike inputs as AC per spike or MAC per event (default: the convention's; effective: MAC)")
     p.add_argument("--no-bias", action="store_true", help="do not count bias and folded-BatchNorm additions")
     p.add_argument("--analog-as", choices=["mac", "ac"], default="mac",
@@ -188,7 +192,7 @@ def build_parser():
     p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")
     p.add_argument("family", choices=["spikformer"])
     p.add_argument("checkpoint", help=".pth / .pth.tar state_dict")
-    p.add_argument("--variant", required=True, choices=["cifar", "imagenet", "dvs"])
+    p.add_argument("--variant", required=True, choices=list(VARIANTS))
     p.add_argument("--heads", type=int, required=True, help="attention heads (not recoverable from tensor shapes)")
     p.add_argument("--T", type=int, help="time steps (default: 4, DVS 16)")
     p.add_argument("--img-size", type=int, help="input height = width (default: 32, 224, DVS 128)")
@@ -198,11 +202,11 @@ def build_parser():
     p = sub.add_parser("export", help="write a spec's weights as an official Spikformer state_dict (needs torch)")
     p.add_argument("spec")
     p.add_argument("weights")
-    p.add_argument("--variant", required=True, choices=["cifar", "imagenet", "dvs"])
+    p.add_argument("--variant", required=True, choices=list(VARIANTS))
     p.add_argument("-o", "--output", required=True, help=".pth file to write")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("crossval", help="Brian2 cross-validation of the neuron models")
-    p.add_argument("--model", help="one model (default: all)")
+    p.add_argument("--model", help="one case (default: every registered neuron model's cases and the network checks)")
     p.add_argument("--plot", help="overlay the membrane traces into this image")
     p.set_defaults(func=cmd_crossval)
     return parser

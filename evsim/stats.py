@@ -1,13 +1,15 @@
 """LayerStats: the raw facts of one layer's work in one inference — no prices.
 
 This is the contract between the engines (which count) and ``energy`` (which prices).
-Every field is an int64 array over the layer's time steps (length T, or 1 for layers
-after a mean over time).
+Every field is an array over the layer's time steps (length T, or 1 for layers after a
+mean over time): int64 for counts measured in a run, float64 for the expected counts of
+analytic energy (declared rates).
 """
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +30,17 @@ COUNT_FIELDS = (
 )
 
 
+class Rate(NamedTuple):
+    """How busy a tensor is, per element per step: ``events`` = P(value ≠ 0), ``spikes`` =
+    E[value] (equal for binary spikes; a residual sum of two spike trains can carry 2)."""
+
+    events: float
+    spikes: float
+
+
+ANALOG_RATE = Rate(1.0, 1.0)
+
+
 @dataclass
 class LayerStats:
     name: str
@@ -39,28 +52,34 @@ class LayerStats:
     outputs: int = 0             # output elements per step (accumulators or membrane potentials)
 
     @classmethod
-    def empty(cls, name, kind, input_values, steps, dtype=np.int64):
-        """Zero counts; analytic estimates use float (expected) counts."""
-        return cls(name, kind, input_values, steps, {f: np.zeros(steps, dtype=dtype) for f in COUNT_FIELDS})
-
-    @classmethod
-    def for_layer(cls, spec, name, params, dtype=np.int64):
-        """Zero counts sized for one layer of a spec, with its weight and output sizes."""
-        stats = cls.empty(name, spec.layers[name].kind, spec.in_values(name)[0], spec.steps(name), dtype)
-        stats.weights = int(sum(np.size(v) for v in params.values()))
-        stats.outputs = int(np.prod(spec.shapes[name]))
-        return stats
-
-    def input_rate(self) -> float:
-        """Input spikes per input element per step (multi-spike values counted by value)."""
-        elements = self.total("input_elements")
-        return self.total("input_spikes") / elements if elements else 0.0
+    def for_layer(cls, facts, kind: str, weights: int, dtype=np.int64) -> "LayerStats":
+        """Zero counts sized for one layer (``facts``: its :class:`evsim.spec.layer.LayerFacts`);
+        analytic estimates use float (expected) counts."""
+        counts = {f: np.zeros(facts.steps, dtype=dtype) for f in COUNT_FIELDS}
+        return cls(facts.name, kind, facts.in_values[0], facts.steps, counts, weights, facts.out_elements)
 
     def total(self, field_name):
         value = self.counts[field_name].sum()
         return int(value) if self.counts[field_name].dtype.kind == "i" else float(value)
 
-    def as_dict(self) -> dict:
-        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "counts"}
-        out.update({k: v.tolist() for k, v in self.counts.items()})
-        return out
+
+def record_inputs(inputs, in_values, counts, steps=slice(None)) -> None:
+    """Input elements, events and spikes per step of [S, ...] input arrays."""
+    per_step = lambda a: a.reshape(a.shape[0], -1)  # noqa: E731
+    counts["input_elements"][steps] = sum(math.prod(a.shape[1:]) for a in inputs)
+    counts["input_events"][steps] = sum(np.count_nonzero(per_step(a), axis=1) for a in inputs)
+    if in_values[0] == "integer":
+        counts["input_spikes"][steps] = np.rint(sum(per_step(a).sum(axis=1) for a in inputs))
+    else:
+        counts["input_spikes"][steps] = counts["input_events"][steps]
+
+
+def expect_inputs(facts, in_rates, counts) -> None:
+    """Expected input elements, events and spikes per step given each input's rate."""
+    sizes = [math.prod(s) for s in facts.in_shapes]
+    counts["input_elements"][:] = sum(sizes)
+    counts["input_events"][:] = sum(r.events * n for r, n in zip(in_rates, sizes))
+    if facts.in_values[0] == "integer":
+        counts["input_spikes"][:] = sum(r.spikes * n for r, n in zip(in_rates, sizes))
+    else:
+        counts["input_spikes"][:] = counts["input_events"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engines import dense, ops
+from .engines import dense
+from .errors import EvsimError
 from .network import Network
 from .spec import ANALOG, BINARY, Spec, load_spec
 
@@ -30,30 +31,19 @@ def sample_input(spec: Spec, seed: int = 0, rate: float = 0.1) -> np.ndarray:
 
 
 def initial_weights(spec: Spec, seed: int) -> dict:
+    """Each layer's kind draws its parameters (``initial_params``), layer by layer from one seed."""
     rng = np.random.default_rng(seed)
-    params = {}
-    for name, shapes in spec.parameter_shapes().items():
-        layer = spec.layers[name]
-        entry = {}
-        for key, shape in shapes.items():
-            if key == "weight" and layer.kind != "batchnorm":
-                fan_in = int(np.prod(shape[1:]))
-                entry[key] = rng.standard_normal(shape) / np.sqrt(fan_in)
-            elif key in ("weight", "running_var"):
-                entry[key] = np.ones(shape)
-            else:
-                entry[key] = np.zeros(shape)
-        params[name] = entry
-    return params
+    return {name: spec.layers[name].initial_params(shapes, rng) for name, shapes in spec.parameter_shapes().items()}
 
 
 def _rate_after_shift(layer, x, shift):
-    return float(ops.spiking(layer, x + shift).mean())
+    plan = layer.prepare({}, x.dtype, None, "dense")
+    return float(layer.dense(plan, [x + shift], {}).mean())
 
 
 def _calibrate_shift(layer, x, target_rate, iterations=40):
     """Bisect the shift δ with rate(x + δ) = target (rate is monotone in δ)."""
-    spread = float(np.abs(x).max()) + abs(layer.v_threshold) + 1.0
+    spread = float(np.abs(x).max()) + abs(getattr(layer, "v_threshold", 1.0)) + 1.0
     low, high = -spread, spread
     for _ in range(iterations):
         middle = 0.5 * (low + high)
@@ -69,8 +59,9 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
     with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
     seeded :func:`sample_input`). ``progress`` shows a bar over the layers (stderr)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    if not 0 < target_rate < 1:
-        raise ValueError(f"target_rate must be in (0, 1) spikes per neuron per step, got {target_rate}")
+    if isinstance(target_rate, bool) or not isinstance(target_rate, (int, float)) or not 0 < target_rate < 1:
+        raise EvsimError(f"the synthetic firing rate must be in (0, 1) spikes per neuron per step, got {target_rate!r}",
+                         fix="e.g. 0.15")
     params = initial_weights(spec, seed)
     network = Network(spec, params)
     sample = sample_input(spec, seed) if sample is None else sample
@@ -78,7 +69,7 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
     import sys
 
     from tqdm import tqdm
-    bar = tqdm(total=len(spec.layers) - len(network.fused), desc="calibrating synthetic weights", unit="layer", disable=not progress,
+    bar = tqdm(total=len(spec.layers) - len(spec.fused), desc="calibrating synthetic weights", unit="layer", disable=not progress,
                file=sys.stderr)
 
     def calibrate(name, inputs):
@@ -96,6 +87,6 @@ def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=Non
         entry["weight"] = entry["weight"] * gain
         entry["bias"] = entry["bias"] * gain + shift
 
-    dense.propagate(network, sample, np.float64, before=calibrate, count=False)
+    dense.propagate(network.plan("dense", np.float64), sample, before=calibrate, count=False)
     bar.close()
     return network.params

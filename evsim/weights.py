@@ -13,7 +13,6 @@ import numpy as np
 from .errors import WeightsError
 from .files import write_atomic
 from .spec import Spec
-from .spec.layers import BatchNorm, Conv2d, Linear
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
@@ -92,56 +91,12 @@ def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> 
     return params
 
 
-def load(spec: Spec, path: str | Path) -> dict:
-    return bind(spec, read_flat(path), str(path))
-
-
-class BoundWeights:
-    """A spec with checked weights: ``params`` (unfolded, as in the file), ``execution_params``
-    (BatchNorm folded), ``fused`` ({batchnorm: producer}) and ``engine_cache`` (per-engine
-    preparations of the weights, by dtype). What every engine runs."""
-
-    def __init__(self, spec: Spec, params: dict | None = None, source: str = "<weights>"):
-        self.spec = spec
-        self.params = None
-        self.execution_params, self.fused = {}, {}
-        self.engine_cache: dict = {}
-        if params is not None:
-            self.set_params(params, source)
-
-    def set_params(self, params: dict, source: str = "<weights>"):
-        """Check and bind {layer: {param: array}} or flat {'layer.param': array}."""
-        flat = flatten(params) if params and isinstance(next(iter(params.values())), dict) else params
-        self.params = bind(self.spec, flat, source)
-        self.execution_params, self.fused = fold_batchnorm(self.spec, self.params)
-        self.engine_cache = {}
-
-
-def foldable_batchnorms(spec: Spec) -> dict[str, str]:
-    """{batchnorm: producer} for each BatchNorm whose only input is a conv/linear that
-    feeds nothing else: those fold exactly into the producer."""
-    fused = {}
-    for name, layer in spec.layers.items():
-        if isinstance(layer, BatchNorm):
-            producer = layer.inputs[0]
-            if isinstance(spec.layers.get(producer), (Conv2d, Linear)) and spec.consumers(producer) == [name]:
-                fused[name] = producer
-    return fused
-
-
-def fold_batchnorm(spec: Spec, params: dict) -> tuple[dict, dict[str, str]]:
-    """Fold inference-mode BatchNorm into the preceding conv/linear:
-    W' = W · γ/√(σ²+ε) (per output channel), b' = (b − μ) · γ/√(σ²+ε) + β.
-    Returns (folded parameters, {batchnorm: producer}); the unfolded set is left untouched."""
-    fused = foldable_batchnorms(spec)
+def fold(spec: Spec, params: dict) -> dict:
+    """The parameters the engines run: every foldable normalisation folded into its producer
+    (the kind's ``fold``, e.g. BatchNorm: W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β).
+    The unfolded set is left untouched."""
+    fused = spec.fused
     folded = {layer: dict(entry) for layer, entry in params.items() if layer not in fused}
-    for bn_name, producer in fused.items():
-        bn = params[bn_name]
-        gain = bn["weight"] / np.sqrt(bn["running_var"] + spec.layers[bn_name].eps)
-        weight = params[producer]["weight"]
-        bias = params[producer].get("bias", np.zeros(weight.shape[0]))
-        folded[producer] = {
-            "weight": weight * gain.reshape((-1,) + (1,) * (weight.ndim - 1)),
-            "bias": (bias - bn["running_mean"]) * gain + bn["bias"],
-        }
-    return folded, fused
+    for name, producer in fused.items():
+        folded[producer] = spec.layers[name].fold(params[producer], params[name])
+    return folded

@@ -172,7 +172,8 @@ def test_malformed_profiles(tmp_path, text, fragment):
     ("default: 1.5\n", "'default' must be a rate"),
     ("layers: {lif: high}\n", "rate of 'lif' must be a number"),
     ("layers: {lfi: 0.1}\n", "not a layer"),
-    ("layers: {fc: 0.1}\n", "a linear layer: rates are declared for spiking layers"),
+    ("layers: {lif: {events: 0.5, spikes: 0.2}}\n", "{events: e, spikes: s} with 0 ≤ e ≤ 1 and s ≥ e"),
+    ("layers: {lif: {events: 0.5, rate: 0.2}}\n", "rate of 'lif' must be"),
     ("layers: {input: 0.2}\n", "no firing rate declared for spiking layer 'lif'"),
 ])
 def test_malformed_rates(tmp_path, text, fragment):

@@ -2,17 +2,23 @@
 import numpy as np
 
 from evsim import neurons
-from evsim.neurons import IFParameters, LIFParameters
+from evsim.neurons import integrate_fire, lca, lif
 
 
-def drive(step, p, xs):
-    s, v, h = neurons.run_neurons(step, np.asarray(xs, dtype=np.float64)[:, None], p)
-    return s[:, 0].tolist(), v[:, 0].tolist(), h[:, 0].tolist()
+def drive(model, p, xs):
+    xs = np.asarray(xs, dtype=np.float64)[:, None]
+    s, trace = neurons.run(model, xs, p)
+    h = []
+    state = model.initial_state((1,), p, np.float64)
+    for x in xs:  # the charged potential H[t], before the reset
+        h.append(float((lif.charge(state.v, x, p) if model is lif else state.v + x)[0]))
+        _, state = model.step(x, state, p)
+    return s[:, 0].tolist(), trace.v[:, 0].tolist(), h
 
 
 def test_lif_hard_reset_by_hand():
     # tau 2, V_th 1, V_reset 0: H = V + (X − V)/2
-    s, v, h = drive(neurons.lif_step, LIFParameters(2.0, 1.0, 0.0, True), [1.0, 1.0, 2.0, 0.0, 3.0])
+    s, v, h = drive(lif, lif.Parameters(2.0, 1.0, 0.0, True), [1.0, 1.0, 2.0, 0.0, 3.0])
     assert h == [0.5, 0.75, 1.375, 0.0, 1.5]
     assert s == [0, 0, 1, 0, 1]
     assert v == [0.5, 0.75, 0.0, 0.0, 0.0]
@@ -20,14 +26,14 @@ def test_lif_hard_reset_by_hand():
 
 def test_lif_fires_on_exact_threshold_tie():
     # H = 0 + (2 − 0)/2 = 1.0 exactly: Heaviside(0) = 1, so it fires (>=, not >)
-    s, _, h = drive(neurons.lif_step, LIFParameters(2.0, 1.0, 0.0, True), [2.0])
+    s, _, h = drive(lif, lif.Parameters(2.0, 1.0, 0.0, True), [2.0])
     assert h == [1.0] and s == [1]
-    s, _, _ = drive(neurons.lif_step, LIFParameters(2.0, 1.0, 0.0, True), [np.nextafter(2.0, 0)])
+    s, _, _ = drive(lif, lif.Parameters(2.0, 1.0, 0.0, True), [np.nextafter(2.0, 0)])
     assert s == [0]
 
 
 def test_lif_soft_reset_subtracts_threshold():
-    s, v, h = drive(neurons.lif_step, LIFParameters(2.0, 1.0, None, True), [3.0, 0.0, 2.0])
+    s, v, h = drive(lif, lif.Parameters(2.0, 1.0, None, True), [3.0, 0.0, 2.0])
     # H0 = 1.5 → spike, V = 0.5; H1 = 0.5 + (0 − 0.5)/2 = 0.25; H2 = 0.25 + (2 − 0.25)/2 = 1.125 → spike, V = 0.125
     assert h == [1.5, 0.25, 1.125]
     assert s == [1, 0, 1]
@@ -35,8 +41,8 @@ def test_lif_soft_reset_subtracts_threshold():
 
 
 def test_lif_without_input_decay_and_nonzero_reset():
-    p = LIFParameters(4.0, 1.0, -0.5, False)
-    s, v, h = drive(neurons.lif_step, p, [0.5, 1.25, 0.0])
+    p = lif.Parameters(4.0, 1.0, -0.5, False)
+    s, v, h = drive(lif, p, [0.5, 1.25, 0.0])
     # H = V − (V − V_reset)/τ + X with V0 = −0.5: H0 = −0.5 + 0.5 = 0.0; H1 = 0 − 0.125 + 1.25 = 1.125 → spike, V = −0.5
     assert h == [0.0, 1.125, -0.5]
     assert s == [0, 1, 0]
@@ -44,18 +50,20 @@ def test_lif_without_input_decay_and_nonzero_reset():
 
 
 def test_if_hard_and_soft_reset():
-    s, v, _ = drive(neurons.if_step, IFParameters(1.0, 0.0), [0.5, 0.5, 0.75])
+    s, v, _ = drive(integrate_fire, integrate_fire.Parameters(1.0, 0.0), [0.5, 0.5, 0.75])
     assert s == [0, 1, 0] and v == [0.5, 0.0, 0.75]
-    s, v, _ = drive(neurons.if_step, IFParameters(1.0, None), [0.75, 0.75, 0.75])
+    s, v, _ = drive(integrate_fire, integrate_fire.Parameters(1.0, None), [0.75, 0.75, 0.75])
     assert s == [0, 1, 1] and v == [0.75, 0.5, 0.25]
 
 
-def test_lca_step_matches_the_vit_lca_update():
+def test_lca_neuron_matches_the_vit_lca_update():
     gram = np.array([[1.0, 0.5], [0.5, 1.0]])
     b = np.array([3.0, 1.0])
-    p = neurons.LCAParameters(threshold=2.0, tau=10.0)
+    p = lca.Parameters(threshold=2.0, tau=10.0)
     u = np.array([2.5, 1.0])
-    u_next, a = neurons.lca_step(u, b, gram, p)
-    assert a.tolist() == [0.5, 0.0]
+    a_prev = lca.soft_threshold(u, p.threshold)
+    a, state = lca.step(b - (gram @ a_prev - a_prev), lca.State(u), p)
+    assert a_prev.tolist() == [0.5, 0.0]
     # u += (1/τ)(b − (ΦᵀΦ a − a) − u): ΦᵀΦa − a = [0, 0.25]
-    assert np.allclose(u_next, [2.5 + (3.0 - 0.0 - 2.5) / 10, 1.0 + (1.0 - 0.25 - 1.0) / 10])
+    assert np.allclose(state.u, [2.5 + (3.0 - 0.0 - 2.5) / 10, 1.0 + (1.0 - 0.25 - 1.0) / 10])
+    assert np.allclose(a, lca.soft_threshold(state.u, 2.0))

@@ -5,7 +5,6 @@ import pytest
 import evsim
 from evsim import WeightsError, load_spec
 from evsim import weights as weights_io
-from evsim.engines import ops
 
 from conftest import perturbed_weights
 
@@ -29,14 +28,13 @@ def test_round_trip(tmp_path, spec, suffix):
 
 def test_batchnorm_folding_is_exact_in_function(spec):
     params = perturbed_weights(spec, 2, 0.2)
-    folded, fused = weights_io.fold_batchnorm(spec, params)
+    folded, fused = weights_io.fold(spec, params), spec.fused
     assert fused["bn_a"] == "conv_a" and fused["q_bn"] == "q_linear" and fused["side_bn"] == "side_head"
     x = np.random.default_rng(0).standard_normal((2, 4, 9, 9))
     layer, bn = spec.layers["conv_a"], spec.layers["bn_a"]
-    unfolded = ops.batchnorm(ops.conv2d(x, params["conv_a"]["weight"], params["conv_a"]["bias"], layer.stride,
-                                        layer.padding, layer.dilation, layer.groups), params["bn_a"], bn.eps)
-    refolded = ops.conv2d(x, folded["conv_a"]["weight"], folded["conv_a"]["bias"], layer.stride, layer.padding,
-                          layer.dilation, layer.groups)
+    conv = lambda p: layer.dense(layer.prepare(p, np.float64, None, "dense"), [x], {})  # noqa: E731
+    unfolded = bn.dense(bn.prepare(params["bn_a"], np.float64, None, "dense"), [conv(params["conv_a"])], {})
+    refolded = conv(folded["conv_a"])
     assert np.allclose(unfolded, refolded, rtol=1e-12, atol=1e-12)
     assert "weight" in params["bn_a"], "the unfolded form stays available"
 

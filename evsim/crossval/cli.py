@@ -1,20 +1,26 @@
 """``evsim crossval``: every neuron model against its Brian2 twin, as a table."""
 from __future__ import annotations
 
-from ..errors import EvsimError
 from .. import neurons
+from ..errors import EvsimError
 from .network import compare_network
-from .twins import MODELS, compare, compare_lca, drive, lca_problem
+from .twins import cases, compare, compare_lca, drive, lca_problem
 
-LCA_PARAMS = neurons.LCAParameters(threshold=1.0, tau=10.0)
-ALL = list(MODELS) + ["lca", "linear-lif-network"]
+LCA_PARAMS = neurons.lca.Parameters(threshold=1.0, tau=10.0)
+NETWORK_CHECKS = ["lca", "linear-lif-network"]
+
+
+def all_checks() -> list[str]:
+    """Every neuron model's cases (from the registry) and the network-level checks."""
+    return list(cases()) + NETWORK_CHECKS
 
 
 def run_crossval(args):
-    names = [args.model] if args.model else ALL
+    known = all_checks()
+    names = [args.model] if args.model else known
     for name in names:
-        if name not in ALL:
-            raise EvsimError(f"unknown model '{name}'", fix=f"choose one of {', '.join(ALL)}")
+        if name not in known:
+            raise EvsimError(f"unknown model '{name}'", fix=f"choose one of {', '.join(known)}")
     print("evsim vs Brian2 2.9 (numpy target, euler, dt = 1 step): max |ΔV| in units of the membrane potential")
     print(f"{'model':<26} {'max |ΔV|':>10} {'spikes evsim':>13} {'spikes Brian2':>14}  agreement")
     traces = []
@@ -53,6 +59,6 @@ def plot_traces(traces, path, neuron=0, steps=60):
         ax.set_ylabel(name, fontsize=7)
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("time step")
-    fig.suptitle("membrane potential (after reset) of one neuron: evsim vs its Brian2 twin", fontsize=9)
+    fig.suptitle("state variable (membrane potential after reset) of one neuron: evsim vs its Brian2 twin", fontsize=9)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))

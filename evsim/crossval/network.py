@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engines import get_engine
-from ..weights import BoundWeights
+from .. import neurons
+from .. import weights as weights_io
+from ..engines import get_engine, make_plan
 from .twins import STEP_SECONDS, _brian
 
 SPEC_PATH = Path(__file__).with_name("linear_lif.yaml")
@@ -67,17 +68,14 @@ def brian_network(weights, frames, layer):
 
 def compare_network(seed=0, rate=0.1) -> NetworkComparison:
     spec, weights, frames = network_problem(seed, rate)
-    run = get_engine("event")(BoundWeights(spec, {"fc": {"weight": weights}}), frames, np.float64)
+    params = weights_io.fold(spec, weights_io.bind(spec, {"fc.weight": weights}))
+    run = get_engine("event")(make_plan(spec, params, "event", np.float64), frames)
     t_idx, n_idx = np.nonzero(run.spikes["lif"])
     evsim_spikes = sorted(zip(t_idx.tolist(), n_idx.tolist()))
     brian_spikes, brian_v = brian_network(weights, frames, spec.layers["lif"])
     shifted = sorted((t - 1, i) for t, i in brian_spikes)   # Brian2 integrates input one step later
     # membrane: Brian2's V at step t + 1 is evsim's V at step t
-    from .. import neurons
-    layer = spec.layers["lif"]
-    currents = frames @ weights.T
-    _, v_evsim, _ = neurons.run_neurons(neurons.lif_step, currents,
-                                        neurons.LIFParameters(layer.tau, layer.v_threshold, layer.v_reset, layer.decay_input))
-    max_dv = float(np.max(np.abs(v_evsim - brian_v[1:])))
+    _, trace = neurons.run(neurons.lif, frames @ weights.T, spec.layers["lif"].parameters())
+    max_dv = float(np.max(np.abs(trace.v - brian_v[1:])))
     mismatched = sorted(set(evsim_spikes) ^ set(shifted))
     return NetworkComparison(evsim_spikes == shifted, len(evsim_spikes), len(brian_spikes), max_dv, mismatched)

@@ -1,18 +1,15 @@
 """Brian2 twins of evsim's neuron models, and their comparison with evsim.
 
-A twin states the continuous model in Brian2's equation language and lets Brian2 integrate
-it; evsim's discrete step functions (``evsim.neurons``) are the forward-Euler (dt = 1)
-updates of those same equations. One evsim time step is one ``defaultclock.dt`` of 1 second
-(so that dt/τ = 1/τ is exact in floating point and threshold ties stay ties); the input
-X[t] comes from a 2-D ``TimedArray``; the threshold is ``v >= v_th``; the StateMonitor
-records at the end of each step, after the reset, as evsim's V[t] is.
+Each neuron model (``evsim.neurons``) states its continuous equations as a
+:class:`~evsim.neurons.Twin`; Brian2 integrates them here, and evsim's discrete ``step`` is
+the forward-Euler (dt = 1) update of those same equations. One evsim time step is one
+``defaultclock.dt`` of 1 second (so that dt/τ = 1/τ is exact in floating point and
+threshold ties stay ties); the input X[t] comes from a 2-D ``TimedArray``; the
+StateMonitor records at the end of each step, after the reset, as evsim's state is.
+Every registered model is covered through its ``CROSSVAL`` cases — no list to update.
 
-    LIF, decay_input:   τ dv/dt = −(v − V_reset) + X          (euler: H = V + (X − (V − V_reset))/τ)
-    LIF, otherwise:     τ dv/dt = −(v − V_reset) + τ X/Δ      (H = V − (V − V_reset)/τ + X)
-    IF:                   dv/dt = X/Δ                          (H = V + X)
-    PLIF:               LIF with a per-neuron τ parameter
-    LCA (ViT-LCA):      τ du/dt = b − u − ((ΦᵀΦ − I) a),  a = T_λ(u) = (u > λ)(u − λ),
-                        the inhibition a summed variable of all-to-all Synapses.
+The LCA network check: τ du/dt = b − u − ((ΦᵀΦ − I) a), a = T_λ(u), the inhibition a
+summed variable of all-to-all Synapses.
 """
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import neurons
+from ..errors import EvsimError
 
 STEP_SECONDS = 1.0
 
@@ -32,85 +30,70 @@ def _brian():
     return brian2
 
 
-@dataclass
-class NeuronModel:
-    """One evsim neuron model to cross-validate: a name, its evsim step and parameters."""
-    name: str
-    kind: str                 # 'lif' | 'if'
-    params: object
-    description: str = ""
+def cases() -> dict:
+    """{case name: (neuron model, parameters, description)} over every registered model."""
+    return {case: (model, params, text) for model in neurons.NEURON_MODELS.values()
+            for case, (params, text) in model.CROSSVAL.items()}
 
 
-MODELS = {
-    "lif-hard": NeuronModel("lif-hard", "lif", neurons.LIFParameters(2.0, 1.0, 0.0, True),
-                            "SpikingJelly LIF, τ = 2, hard reset to 0, decay_input (Spikformer)"),
-    "lif-hard-reset-nonzero": NeuronModel("lif-hard-reset-nonzero", "lif", neurons.LIFParameters(3.0, 1.0, -0.25, True),
-                                          "LIF, τ = 3, hard reset to −0.25, decay_input"),
-    "lif-soft": NeuronModel("lif-soft", "lif", neurons.LIFParameters(2.0, 1.0, None, True),
-                            "LIF, τ = 2, soft reset (subtract threshold), decay_input"),
-    "lif-no-decay-input": NeuronModel("lif-no-decay-input", "lif", neurons.LIFParameters(4.0, 1.0, 0.0, False),
-                                      "LIF, τ = 4, hard reset, input not decayed"),
-    "lif-soft-no-decay-input": NeuronModel("lif-soft-no-decay-input", "lif", neurons.LIFParameters(2.0, 0.5, None, False),
-                                           "LIF, τ = 2, V_th = 0.5, soft reset, input not decayed"),
-    "if-hard": NeuronModel("if-hard", "if", neurons.IFParameters(1.0, 0.0), "IF, hard reset"),
-    "if-soft": NeuronModel("if-soft", "if", neurons.IFParameters(1.0, None), "IF, soft reset"),
-    "plif": NeuronModel("plif", "lif", None, "PLIF (DISTA): LIF with a learned τ per neuron, hard reset"),
-}
+def case(name):
+    known = cases()
+    if name not in known:
+        raise EvsimError(f"unknown crossval case '{name}'", fix=f"choose one of {', '.join(known)}")
+    return known[name]
 
 
 @dataclass
 class Comparison:
     model: str
-    max_abs_dv: float
-    same_spikes: bool
+    max_abs_dv: float          # max |Δ| of the monitored state variable
+    same_spikes: bool          # identical output events (spikes, or nonzero outputs)
     evsim_spikes: int
     brian_spikes: int
     spike_time_differences: list = field(default_factory=list)  # (neuron, evsim steps, brian steps) where they differ
-    traces: tuple = ()   # (evsim V [T, N], brian V [T, N])
+    traces: tuple = ()         # (evsim [T, N], brian [T, N]) of the monitored variable
 
 
-def neuron_equations(kind, params):
-    """(equations, threshold, reset, namespace) of the Brian2 twin."""
-    v_reset = 0.0 if params.v_reset is None else params.v_reset
-    reset = "v -= v_th" if params.v_reset is None else "v = v_reset"
-    if kind == "if":
-        eqs = "dv/dt = I(t, i) / step : 1"
-    elif params.decay_input:
-        eqs = "dv/dt = (-(v - v_reset) + I(t, i)) / tau : 1"
-    else:
-        eqs = "dv/dt = -(v - v_reset) / tau + I(t, i) / step : 1"
-    if kind == "lif" and not np.isscalar(params.tau):
-        eqs += "\ntau : second (constant)"
-    return eqs, "v >= v_th", reset, {"v_th": params.v_threshold, "v_reset": v_reset}
-
-
-def run_twin(kind, params, inputs):
-    """Simulate the Brian2 twin on inputs [T, N]; returns (V [T, N] after reset, spike (step, neuron) list)."""
+def run_twin(model, params, inputs):
+    """Simulate the Brian2 twin on inputs [T, N]; returns (monitored variable [T, N], output
+    events as a sorted (step, neuron) list)."""
     b2 = _brian()
     T, n = inputs.shape
     b2.start_scope()
     b2.defaultclock.dt = STEP_SECONDS * b2.second
-    eqs, threshold, reset, namespace = neuron_equations(kind, params)
-    namespace.update(I=b2.TimedArray(inputs, dt=STEP_SECONDS * b2.second), step=STEP_SECONDS * b2.second)
-    if kind == "lif" and np.isscalar(params.tau):
-        namespace["tau"] = params.tau * STEP_SECONDS * b2.second
-    group = b2.NeuronGroup(n, eqs, threshold=threshold, reset=reset, method="euler", namespace=namespace)
-    if kind == "lif" and not np.isscalar(params.tau):
-        group.tau = np.asarray(params.tau) * STEP_SECONDS * b2.second
-    group.v = namespace["v_reset"] if params.v_reset is not None else 0.0
-    trace = b2.StateMonitor(group, "v", record=True, when="end")
-    spikes = b2.SpikeMonitor(group)
-    net = b2.Network(group, trace, spikes)
-    net.run(T * STEP_SECONDS * b2.second, namespace={})
-    steps = np.rint(np.asarray(spikes.t / b2.second) / STEP_SECONDS).astype(int)
-    return np.asarray(trace.v).T.copy(), sorted(zip(steps.tolist(), np.asarray(spikes.i).tolist()))
+    twin = model.twin(params)
+    namespace = dict(twin.constants, I=b2.TimedArray(inputs, dt=STEP_SECONDS * b2.second),
+                     step=STEP_SECONDS * b2.second)
+    per_neuron = {}
+    for name, value in twin.time_constants.items():
+        if np.isscalar(value):
+            namespace[name] = value * STEP_SECONDS * b2.second
+        else:
+            per_neuron[name] = np.asarray(value) * STEP_SECONDS * b2.second
+    group = b2.NeuronGroup(n, twin.equations, threshold=twin.threshold, reset=twin.reset, method="euler",
+                           namespace=namespace)
+    for name, value in {**per_neuron, **twin.initial}.items():
+        setattr(group, name, value)
+    recorded = [twin.monitor] + ([twin.output] if twin.output else [])
+    trace = b2.StateMonitor(group, recorded, record=True, when="end")
+    objects = [group, trace]
+    if twin.threshold:
+        spikes = b2.SpikeMonitor(group)
+        objects.append(spikes)
+    b2.Network(*objects).run(T * STEP_SECONDS * b2.second, namespace={})
+    if twin.threshold:
+        steps = np.rint(np.asarray(spikes.t / b2.second) / STEP_SECONDS).astype(int)
+        events = sorted(zip(steps.tolist(), np.asarray(spikes.i).tolist()))
+    else:
+        t_idx, n_idx = np.nonzero(np.asarray(getattr(trace, twin.output)).T)
+        events = sorted(zip(t_idx.tolist(), n_idx.tolist()))
+    return np.asarray(getattr(trace, twin.monitor)).T.copy(), events
 
 
-def run_evsim(kind, params, inputs):
-    step = neurons.lif_step if kind == "lif" else neurons.if_step
-    s, v, _ = neurons.run_neurons(step, inputs, params)
-    t_idx, n_idx = np.nonzero(s)
-    return v, sorted(zip(t_idx.tolist(), n_idx.tolist()))
+def run_evsim(model, params, inputs):
+    outputs, trace = neurons.run(model, inputs, params)
+    t_idx, n_idx = np.nonzero(outputs)
+    return getattr(trace, model.twin(params).monitor), sorted(zip(t_idx.tolist(), n_idx.tolist()))
 
 
 def spike_differences(a, b):
@@ -123,45 +106,29 @@ def spike_differences(a, b):
     return out
 
 
-def compare(model, inputs) -> Comparison:
-    """Run a model (a name from MODELS, or a NeuronModel) in evsim and in its Brian2 twin on
-    inputs [T, N]; report max |ΔV| and spike-train agreement."""
-    model = MODELS[model] if isinstance(model, str) else model
+def compare(name, inputs) -> Comparison:
+    """Run a crossval case in evsim and in its Brian2 twin on inputs [T, N]; report the
+    largest difference of the monitored variable and whether the output events agree."""
+    model, params, _ = case(name)
     inputs = np.asarray(inputs, dtype=np.float64)
-    params = resolved_params(model, inputs.shape[1])
-    v_e, s_e = run_evsim(model.kind, params, inputs)
-    v_b, s_b = run_twin(model.kind, params, inputs)
-    return Comparison(model.name, float(np.max(np.abs(v_e - v_b))), s_e == s_b, len(s_e), len(s_b),
+    v_e, s_e = run_evsim(model, params, inputs)
+    v_b, s_b = run_twin(model, params, inputs)
+    return Comparison(name, float(np.max(np.abs(v_e - v_b))), s_e == s_b, len(s_e), len(s_b),
                       spike_differences(s_e, s_b), (v_e, v_b))
 
 
-def tie_input(kind, params):
-    """The input that takes a neuron at rest exactly onto its threshold (H = V_th)."""
-    v_rest = 0.0 if params.v_reset is None else params.v_reset
-    if kind == "lif" and params.decay_input:
-        return np.asarray(params.tau) * (params.v_threshold - v_rest)
-    return params.v_threshold - v_rest
-
-
-def drive(model, T=200, n=50, seed=0):
-    """Random drive [T, N], with a fifth of the neurons held at rest and kicked every 7th step
-    by exactly the input that lands on the threshold, so the ≥ tie is exercised."""
-    model = MODELS[model] if isinstance(model, str) else model
-    params = resolved_params(model, n)
+def drive(name, T=200, n=50, seed=0):
+    """Random drive [T, N]. Where the model says which input lands a neuron at rest exactly on
+    its threshold, a fifth of the neurons are held at rest and kicked every 7th step by that
+    input, so the ≥ tie is exercised."""
+    model, params, _ = case(name)
     rng = np.random.default_rng(seed)
     x = rng.uniform(-0.5, 2.5, (T, n))
-    ties = n // 5
-    x[:, :ties] = 0.0
-    x[::7, :ties] = np.broadcast_to(tie_input(model.kind, params), (n,))[:ties]
+    if hasattr(model, "tie_input"):
+        ties = n // 5
+        x[:, :ties] = 0.0
+        x[::7, :ties] = np.broadcast_to(model.tie_input(params), (n,))[:ties]
     return x
-
-
-def resolved_params(model, n):
-    """The model's parameters; PLIF draws a per-neuron τ in [1.5, 8] (seeded)."""
-    if model.params is not None:
-        return model.params
-    taus = np.random.default_rng(0).uniform(1.5, 8.0, n)
-    return neurons.LIFParameters(taus, 1.0, 0.0, True)
 
 
 @dataclass
@@ -173,11 +140,13 @@ class LCAComparison:
 
 
 def lca_evsim(b, gram, params, iterations):
-    u = np.zeros_like(b)
+    """LCA iterations with evsim's LCA neuron: X = b − (ΦᵀΦ a − a), a from the previous step."""
+    state = neurons.lca.initial_state(b.shape, params, b.dtype)
+    a = np.zeros_like(b)
     us = []
     for _ in range(iterations):
-        u, _ = neurons.lca_step(u, b, gram, params)
-        us.append(u)
+        a, state = neurons.lca.step(b - (gram @ a - a), state, params)
+        us.append(state.u)
     return np.array(us)
 
 
@@ -206,10 +175,10 @@ def lca_brian(b, gram, params, iterations):
     return np.asarray(trace.u).T.copy()
 
 
-def compare_lca(b, gram, params=neurons.LCAParameters(), iterations=100) -> LCAComparison:
+def compare_lca(b, gram, params=neurons.lca.Parameters(), iterations=100) -> LCAComparison:
     u_e = lca_evsim(b, gram, params, iterations)
     u_b = lca_brian(b, gram, params, iterations)
-    a_e, a_b = neurons.lca_threshold(u_e, params.threshold), neurons.lca_threshold(u_b, params.threshold)
+    a_e, a_b = (neurons.lca.soft_threshold(u, params.threshold) for u in (u_e, u_b))
     return LCAComparison(float(np.max(np.abs(u_e - u_b))), float(np.max(np.abs(a_e - a_b))),
                          bool(np.array_equal(a_e > 0, a_b > 0)), (u_e, u_b))
 

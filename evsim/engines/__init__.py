@@ -1,20 +1,20 @@
 """How a network runs: interchangeable engines over one spec and one weight set."""
 from __future__ import annotations
 
+from ..errors import EvsimError
+from .plan import Plan, check_memory, make_plan
 from .run import Run, encode
 
-ENGINE_NAMES = ("dense", "event")
+ENGINES = {"dense": "evsim.engines.dense", "event": "evsim.engines.event"}
+ENGINE_NAMES = tuple(ENGINES)
 
 
 def get_engine(name: str):
-    """The ``run(network, x, dtype)`` function of an engine, imported on first use."""
-    if name == "dense":
-        from . import dense
-        return dense.run
-    if name == "event":
-        from .event import engine
-        return engine.run
-    raise ValueError(f"unknown engine '{name}': choose one of {', '.join(ENGINE_NAMES)}")
+    """The ``run(plan, x)`` function of an engine, imported on first use."""
+    import importlib
+    if name not in ENGINES:
+        raise EvsimError(f"unknown engine '{name}'", fix=f"choose one of {', '.join(ENGINES)}")
+    return importlib.import_module(ENGINES[name]).run
 
 
-__all__ = ["Run", "encode", "get_engine", "ENGINE_NAMES"]
+__all__ = ["Run", "Plan", "encode", "get_engine", "make_plan", "check_memory", "ENGINES", "ENGINE_NAMES"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WeightsError
+from ..kinds.linear import Linear
 
 VARIANTS = {
     "cifar": dict(lin="linear", order="qk_first", scale=0.125, early_pool=0, T=4, img=32, encoding="direct"),
@@ -174,13 +175,12 @@ def export_state_dict(spec, params, variant) -> dict:
     identity LayerNorms and zero num_batches_tracked added for the unused keys."""
     out = {}
     for layer, entry in params.items():
-        kind = spec.layers[layer].kind
         for key, value in entry.items():
-            if kind == "linear" and key == "weight" and layer.split(".")[-1].endswith("_conv"):
+            if isinstance(spec.layers[layer], Linear) and key == "weight" and layer.split(".")[-1].endswith("_conv"):
                 conv2d = variant == "imagenet" and ".mlp." in f".{layer}."
                 value = value[:, :, None, None] if conv2d else value[:, :, None]
             out[f"{layer}.{key}"] = value
-        if kind == "batchnorm":
+        if "running_mean" in entry:  # a BatchNorm: PyTorch keeps a counter beside its statistics
             out[f"{layer}.num_batches_tracked"] = np.zeros((), dtype=np.int64)
     d = spec.shapes["patch_embed.tokens"][1]
     blocks = sorted({int(m.group(1)) for k in out if (m := re.match(r"block\.(\d+)\.", k))})

@@ -12,11 +12,13 @@ import difflib
 import heapq
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import SpecError
 from .expr import ExpressionError, substitute
-from .layers import ANALOG, LAYER_KINDS, VALUE_KINDS, Layer, MeanTime, ShapeProblem
+from .layer import ANALOG, VALUE_KINDS, Layer, LayerFacts, ShapeProblem
+from .registry import kinds
 from .yamlio import LocatedDict, read_yaml
 
 TOP_LEVEL_KEYS = {"name", "description", "source", "extends", "input", "params", "templates", "layers", "output"}
@@ -86,6 +88,26 @@ class Spec:
     def dense_ops(self, name) -> int:
         return self.layers[name].dense_ops(self.in_shapes(name), self.shapes[name])
 
+    @cached_property
+    def fused(self) -> dict[str, str]:
+        """{normalisation: producer} for each layer that folds into its producer's weights
+        (a BatchNorm whose only input is a conv/linear feeding nothing else)."""
+        out = {}
+        for name, layer in self.layers.items():
+            producer = self.layers.get(layer.inputs[0])
+            if (getattr(layer, "folds_into_producer", False) and getattr(producer, "foldable_into", False)
+                    and self.consumers(layer.inputs[0]) == [name]):
+                out[name] = layer.inputs[0]
+        return out
+
+    def facts(self, name) -> LayerFacts:
+        """Everything an engine or a counter needs to know of one layer's place in the graph."""
+        layer, in_shapes, out_shape = self.layers[name], self.in_shapes(name), self.shapes[name]
+        has_bias = bool(getattr(layer, "bias", False)) or name in self.fused.values()
+        return LayerFacts(name, tuple(in_shapes), out_shape, tuple(self.in_values(name)), self.values[name],
+                          self.steps(name), layer.dense_ops(in_shapes, out_shape), layer.synapses(in_shapes, out_shape),
+                          has_bias)
+
     def where(self, name) -> str:
         """``file:line`` of a layer, for messages about it."""
         return f"{self.layers_path or self.path}:{self.lines.get(name)}"
@@ -102,9 +124,43 @@ def resolve_extends(reference: str, from_path: str) -> str:
     return str(Path(from_path).parent / reference)
 
 
+def shipped_dir() -> Path:
+    """Where the shipped specs are: the package ``evsim.models`` (the repository's models/)."""
+    import importlib.util
+    found = importlib.util.find_spec("evsim.models")
+    if found is not None and found.submodule_search_locations:
+        return Path(list(found.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "models"  # a source tree without an install
+
+
+def shipped_specs() -> list[str]:
+    return sorted(p.stem for p in shipped_dir().glob("*.yaml") if not p.stem.startswith("rates"))
+
+
+def shipped(reference: str | Path) -> Path:
+    """A shipped spec by name (``spikformer-cifar10-4-384``, with or without ``.yaml`` or ``models/``)."""
+    name = Path(reference).name
+    return shipped_dir() / (name if name.endswith((".yaml", ".yml")) else name + ".yaml")
+
+
+def find_spec(reference: str | Path) -> str:
+    """A spec path as given if it exists, else the shipped spec of that name."""
+    path = Path(reference)
+    if path.exists():
+        return str(path)
+    if len(path.parts) == 1 or path.parent.name == "models":
+        candidate = shipped(reference)
+        if candidate.exists():
+            return str(candidate)
+    close = difflib.get_close_matches(path.stem, shipped_specs(), n=1)
+    raise SpecError("no such spec file, and no shipped spec of that name", file=str(reference),
+                    fix=f"did you mean '{close[0]}'?" if close else f"shipped specs: {', '.join(shipped_specs())}")
+
+
 def load_spec(path: str | Path) -> Spec:
-    """Read and check a YAML spec; every problem is a :class:`SpecError` naming file and line."""
-    return _SpecReader(str(path)).read()
+    """Read and check a YAML spec (a path, or the name of a shipped spec); every problem is a
+    :class:`SpecError` naming file and line."""
+    return _SpecReader(find_spec(path)).read()
 
 
 class _SpecReader:
@@ -288,11 +344,12 @@ class _SpecReader:
         if name == INPUT_NAME or name in layers:
             self.fail(f"layer name '{name}' is used twice" if name != INPUT_NAME else "'input' is reserved for the network input",
                       line=line, layer=name, fix="give each layer a unique name")
-        if kind not in LAYER_KINDS:
-            close = difflib.get_close_matches(str(kind), list(LAYER_KINDS), n=1)
+        known = kinds()
+        if kind not in known:
+            close = difflib.get_close_matches(str(kind), list(known), n=1)
             self.fail(f"unknown layer kind '{kind}'", line=line, layer=name,
-                      fix=f"did you mean '{close[0]}'?" if close else f"known kinds: {', '.join(LAYER_KINDS)}")
-        cls = LAYER_KINDS[kind]
+                      fix=f"did you mean '{close[0]}'?" if close else f"known kinds: {', '.join(known)}")
+        cls = known[kind]
         options = set(cls.options())
         self._check_keys(entry, {"name", "kind", "input", "inputs", "firing_rate", "when"} | options, f"{kind} layer", layer=name)
         if "input" in entry and "inputs" in entry:
@@ -367,8 +424,8 @@ class _SpecReader:
                           layer=name, fix="check the sizes")
             shapes[name] = shape
             values[name] = layer.output_values([values[i] for i in layer.inputs])
-            if isinstance(layer, MeanTime) or any(i in static for i in layer.inputs):
-                if not isinstance(layer, MeanTime) and not all(i in static for i in layer.inputs):
+            if layer.static or any(i in static for i in layer.inputs):
+                if not layer.static and not all(i in static for i in layer.inputs):
                     self.fail("mixes per-step inputs with inputs averaged over time", line=lines[name], layer=name)
                 static.add(name)
         return Spec(path=self.path, name=str(root.get("name", Path(self.path).stem)),

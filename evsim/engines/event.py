@@ -1,0 +1,31 @@
+"""The event-driven engine: each layer's output spikes are its consumers' events; each
+event scatters its weight row (or conv kernel) into its targets' input currents, neurons
+update, new spikes go on to the next consumers — only spike work, done once, with exact
+counts recorded as it goes (each kind's ``event`` facet).
+
+A feed-forward spec runs layer-major: a layer takes all T steps of its input in one call
+(every event of step t reaches its targets at step t, as in the step-major order, so the
+spikes are the same). Spikes and outputs equal the dense engine's (float64: identical
+spikes; see tests/test_event_engine.py for float32).
+"""
+from __future__ import annotations
+
+from ..stats import LayerStats, record_inputs
+from .walk import finish, walk
+
+
+def run(plan, x):
+    stats = {}
+
+    def step(name, layer, inputs):
+        facts = plan.facts[name]
+        s = LayerStats.for_layer(facts, layer.kind, plan.weights[name])
+        if layer.counted:
+            record_inputs(inputs, facts.in_values, s.counts)
+        out = layer.event(plan.layers[name], inputs, {}, s.counts, slice(0, inputs[0].shape[0]))
+        if layer.counted:
+            stats[name] = s
+        return out
+
+    outputs, spikes = walk(plan, x, step)
+    return finish(plan, outputs, spikes, stats)

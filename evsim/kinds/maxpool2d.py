@@ -1,0 +1,77 @@
+"""``maxpool2d``: max pooling with −∞ padding (PyTorch MaxPool2d).
+
+    y[c, i, j] = max_{u,v} x[c, s·i − p + u, s·j − p + v]
+
+Event step (binary or integer spikes, which are ≥ 0): each event raises every window that
+holds it; windows without events stay 0. Analog inputs take the dense path.
+Expected rate, inputs independent: a window of k² inputs fires with 1 − (1 − e)^{k²}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..spec.layer import ANALOG, ShapeProblem, pair, require_rank
+from ..spec.registry import register
+from ..stats import ANALOG_RATE, Rate
+from . import kernels
+from .base import Passive
+
+
+@register
+@dataclass
+class MaxPool2d(Passive):
+    kernel_size: object = 2
+    stride: object = None
+    padding: object = 0
+    kind: ClassVar[str] = "maxpool2d"
+
+    def __post_init__(self):
+        self.kernel_size = pair(self.kernel_size, "kernel_size")
+        self.stride = self.kernel_size if self.stride is None else pair(self.stride, "stride")
+        self.padding = pair(self.padding, "padding")
+        if min(self.kernel_size + self.stride) < 1 or min(self.padding) < 0:
+            raise ShapeProblem("kernel_size and stride must be ≥ 1 and padding ≥ 0")
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ShapeProblem("padding must be at most half the kernel size (as in PyTorch)")
+
+    def output_shape(self, in_shapes):
+        require_rank(in_shapes[0], (3,), "its input")
+        c, h, w = in_shapes[0]
+        size = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip((h, w), self.kernel_size, self.stride, self.padding)]
+        if min(size) < 1:
+            raise ShapeProblem(f"input {h}×{w} is too small for pooling kernel {self.kernel_size}")
+        return (c, size[0], size[1])
+
+    def output_values(self, in_values):
+        return in_values[0]
+
+    def prepare(self, params, dtype, facts, engine):
+        return {"facts": facts}
+
+    def dense(self, plan, inputs, state):
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        xp = np.pad(inputs[0], ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+        windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+        return np.ascontiguousarray(windows.max(axis=(-2, -1)))
+
+    def event(self, plan, inputs, state, counts, steps):
+        x = inputs[0]
+        facts = plan["facts"]
+        if facts.in_values[0] == ANALOG:
+            return self.dense(plan, inputs, state)
+        out = np.zeros((x.shape[0], *facts.out_shape), dtype=x.dtype)
+        for s in range(x.shape[0]):
+            index, values = kernels.extract_events(x[s].reshape(-1))
+            kernels.maxpool_scatter(index, values, x.shape[2], x.shape[3], out[s], *self.kernel_size, *self.stride,
+                                    *self.padding)
+        return out
+
+    def output_rate(self, facts, in_rates):
+        if facts.out_values == ANALOG:
+            return ANALOG_RATE
+        r = 1 - (1 - in_rates[0].events) ** (self.kernel_size[0] * self.kernel_size[1])
+        return Rate(r, r)

@@ -1,0 +1,92 @@
+"""Layers of neurons: every registered neuron model (``evsim.neurons``) is a layer kind whose
+spec options are its ``Parameters`` fields (``kind: lif, tau: 2.0, v_threshold: 0.5``).
+
+Both engines drive the model's pure ``step`` over the layer's steps; the layer's state
+(any number of variables) carries over between calls. Counts: one neuron update per
+neuron per step, and the output events (spikes) per step. Expected counts: updates as
+counted, spikes = declared rate × neurons.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from .. import neurons
+from ..spec.layer import BINARY, ShapeProblem
+from ..spec.registry import register
+from .base import Kind, per_step
+
+
+class NeuronLayer(Kind):
+    """Base of the generated kinds; ``model`` is the neuron model module."""
+
+    model: ClassVar = None
+    rate_is_declared: ClassVar[bool] = True
+
+    def __post_init__(self):
+        try:
+            self.model.check(self.parameters())
+        except ValueError as err:
+            raise ShapeProblem(str(err)) from None
+
+    def parameters(self):
+        return self.model.Parameters(**{name: getattr(self, name) for name in self.model.Parameters._fields})
+
+    def output_values(self, in_values):
+        return self.model.OUTPUT_VALUES
+
+    def prepare(self, params, dtype, facts, engine):
+        return {"params": self.parameters()}
+
+    def dense(self, plan, inputs, state):
+        x, p = inputs[0], plan["params"]
+        current = state.get("neuron")
+        if current is None:
+            current = self.model.initial_state(x.shape[1:], p, x.dtype)
+        out = np.empty_like(x)
+        for s in range(x.shape[0]):
+            out[s], current = self.model.step(x[s], current, p)
+        state["neuron"] = current
+        return out
+
+    def event(self, plan, inputs, state, counts, steps):
+        out = self.dense(plan, inputs, state)
+        counts["neuron_updates"][steps] = math.prod(out.shape[1:])
+        counts["output_spikes"][steps] = np.count_nonzero(per_step(out), axis=1)
+        return out
+
+    def count(self, params, inputs, output, facts, counts):
+        counts["neuron_updates"][:] = facts.out_elements
+        counts["output_spikes"][:] = per_step(output != 0).sum(axis=1)
+
+    def expected(self, facts, in_rates, out_rate, counts):
+        counts["neuron_updates"][:] = facts.out_elements
+        counts["output_spikes"][:] = out_rate.spikes * facts.out_elements
+
+
+def neuron_kind(model) -> type:
+    """The layer kind of a neuron model, registered under ``model.NAME``."""
+    defaults = model.Parameters._field_defaults
+    annotations = getattr(model.Parameters, "__annotations__", {})
+    fields = [(name, annotations.get(name, "float"), dataclasses.field(default=defaults.get(name)))
+              for name in model.Parameters._fields]
+    class_name = "".join(part.capitalize() for part in model.NAME.split("_")) + "Layer"
+    cls = dataclasses.make_dataclass(class_name, fields, bases=(NeuronLayer,),
+                                     namespace={"kind": model.NAME, "model": model,
+                                                "spiking": model.OUTPUT_VALUES == BINARY,
+                                                "rate_is_declared": model.OUTPUT_VALUES == BINARY,
+                                                "__doc__": model.__doc__, "__module__": __name__})
+    return register(cls)
+
+
+def add_neuron_model(model) -> type:
+    """Register a neuron model and its layer kind (what a plug-in model calls)."""
+    neurons.register(model)
+    return neuron_kind(model)
+
+
+for _model in list(neurons.NEURON_MODELS.values()):
+    neuron_kind(_model)

@@ -1,0 +1,61 @@
+"""What conv and linear layers share: events grouped by target, the synaptic counts they
+record, and their expected counts under declared rates.
+
+    synaptic events          Σ over input events of the event's real fan-out
+    weighted synaptic events Σ value × fan-out (integer multi-spike inputs counted by value)
+    nonzero synaptic events  Σ over events of the fan-out through nonzero weights
+    expected                 r_events × synapses (r_spikes × synapses weighted, integer inputs)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec.layer import INTEGER
+from ..stats import Rate
+from . import kernels
+
+
+def grouped_events(flat: np.ndarray, group_size: int, groups: int):
+    """Events of a row-major [groups, group_size] tensor: (flat index, value, start of each group)."""
+    index, values = kernels.extract_events(flat)
+    return index, values, np.searchsorted(index // group_size, np.arange(groups + 1))
+
+
+def bias_of(params: dict, dtype):
+    return None if "bias" not in params else np.asarray(params["bias"], dtype=dtype)
+
+
+def record(counts, t, synaptic, weighted, nonzero, facts, has_bias: bool) -> None:
+    """Counts of one step from the kernels' (synaptic, value-weighted, nonzero-weight) events."""
+    counts["synaptic_events"][t] = synaptic
+    counts["weighted_synaptic_events"][t] = round(weighted) if facts.in_values[0] == INTEGER else synaptic
+    counts["synaptic_events_nonzero"][t] = nonzero
+    counts["dense_synaptic_ops"][t] = facts.synapses
+    counts["dense_macs"][t] = facts.dense_ops
+    counts["bias_adds"][t] = facts.out_elements if has_bias else 0
+
+
+def count(x, fan, fan_nonzero, facts, has_bias, counts) -> None:
+    """Brute force over dense [T, ...] input: each nonzero input element contributes its
+    fan-out (``fan``, ``fan_nonzero``: per input element, broadcastable to one step)."""
+    per_step = lambda a: a.reshape(a.shape[0], -1).sum(axis=1)  # noqa: E731
+    active = x != 0
+    counts["synaptic_events"][:] = per_step(active * fan)
+    counts["synaptic_events_nonzero"][:] = per_step(active * fan_nonzero)
+    counts["weighted_synaptic_events"][:] = (per_step(np.rint(x).astype(np.int64) * fan)
+                                             if facts.in_values[0] == INTEGER else counts["synaptic_events"])
+    counts["dense_synaptic_ops"][:] = int(np.broadcast_to(fan, x.shape[1:]).sum())
+    counts["dense_macs"][:] = facts.dense_ops
+    counts["bias_adds"][:] = facts.out_elements if has_bias else 0
+
+
+def expected(facts, rate: Rate, counts) -> None:
+    """Expected counts: every synapse of an input element is used with that element's event
+    probability; without weights, zero weights are unknown (nonzero = all)."""
+    synapses = facts.synapses
+    counts["synaptic_events"][:] = rate.events * synapses
+    counts["synaptic_events_nonzero"][:] = rate.events * synapses
+    counts["weighted_synaptic_events"][:] = (rate.spikes if facts.in_values[0] == INTEGER else rate.events) * synapses
+    counts["dense_synaptic_ops"][:] = synapses
+    counts["dense_macs"][:] = facts.dense_ops
+    counts["bias_adds"][:] = facts.out_elements if facts.has_bias else 0
