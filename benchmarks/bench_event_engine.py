@@ -75,7 +75,7 @@ def row_scatter_ceiling(repeats, dtype):
     out = np.zeros((n_tokens, d_out), dtype=dtype)
     results = {}
     for threads, kernel in ((1, bare_row_scatter), (2, bare_row_scatter_parallel)):
-        seconds = best_time(lambda: kernel(rows, features, weight_t, out), repeats * 20)
+        seconds = best_time(lambda kernel=kernel: kernel(rows, features, weight_t, out), repeats * 20)
         results[threads] = len(rows) * d_out / seconds
     return results
 
@@ -112,6 +112,7 @@ def spikingjelly_time(spec, repeats, threads):
     try:
         import torch
         from spikingjelly.clock_driven import functional
+
         from official_spikformer import Spikformer
     except ImportError as err:
         return None, f"not measured ({err.name} not installed)"
@@ -158,8 +159,8 @@ def main():
         net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=rate))
         run = net.run(x, engine="event", dtype=dtype)
         events = sum(s.total("synaptic_events") + s.total("attention_coincidences") for s in run.stats.values())
-        event_s = best_time(lambda: net.run(x, engine="event", dtype=dtype), args.repeats)
-        dense_s = best_time(lambda: net.run(x, engine="dense", dtype=dtype), args.repeats)
+        event_s = best_time(lambda net=net: net.run(x, engine="event", dtype=dtype), args.repeats)
+        dense_s = best_time(lambda net=net: net.run(x, engine="dense", dtype=dtype), args.repeats)
         throughput = events / event_s
         at_15 = event_s if rate == 0.15 else at_15
         print(f"   {rate:>5.0%} {events:>14,} {event_s * 1e3:>9.1f} {dense_s * 1e3:>9.1f} {dense_s / event_s:>11.2f} "

@@ -4,9 +4,11 @@
     report = energy.analytic(spec, rates={"default": 0.15}, profile=..., convention="paper")
 """
 from .analytic import analytic, analytic_stats, load_rates
-from .conventions import DEFAULTS as CONVENTIONS, Convention, get_convention
+from .conventions import DEFAULTS as CONVENTIONS
+from .conventions import Convention, get_convention
 from .estimate import estimate
-from .profiles import Profile, available as available_profiles, load_profile
+from .profiles import Profile, load_profile
+from .profiles import available as available_profiles
 from .report import EnergyReport
 
 __all__ = ["estimate", "analytic", "analytic_stats", "load_rates", "Convention", "get_convention", "CONVENTIONS",

@@ -23,6 +23,7 @@ from evsim.spec.yamlio import read_yaml
 from evsim.stats import ANALOG_RATE, LayerStats, Rate, expect_inputs
 
 from .estimate import estimate
+from .report import EnergyReport
 
 RESERVED = ("default", "__file__")
 
@@ -126,7 +127,8 @@ def analytic_stats(spec: Spec, declared: dict) -> dict:
     return out
 
 
-def analytic(spec, rates, profile="horowitz45-fp32", convention="paper", **switches):
+def analytic(spec: Spec | str, rates: dict | str | None, profile="horowitz45-fp32", convention="paper",
+             **switches) -> EnergyReport:
     """EnergyReport of one inference from declared rates: ``rates`` is a dict, a rates YAML
     path, or None (rates from the spec's ``firing_rate:`` entries)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)

@@ -46,8 +46,9 @@ def price_layer(stats, convention: Convention, profile: Profile) -> LayerEnergy:
     )
 
 
-def estimate(stats_or_run, profile="horowitz45-fp32", convention="exact", *, integer_as=None, count_bias=None,
-             analog_as_mac=None, spec_name="", source="measured") -> EnergyReport:
+def estimate(stats_or_run, profile: str | Profile = "horowitz45-fp32", convention: str | Convention = "exact", *,
+             integer_as: str | None = None, count_bias: bool | None = None, analog_as_mac: bool | None = None,
+             spec_name: str = "", source: str = "measured") -> EnergyReport:
     """Energy of one inference. ``stats_or_run``: a Run, or {layer: LayerStats}."""
     stats = getattr(stats_or_run, "stats", stats_or_run)
     spec_name = spec_name or getattr(stats_or_run, "spec_name", "")

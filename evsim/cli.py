@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from energy.conventions import DEFAULTS as CONVENTIONS, INTEGER_AS
+from energy.conventions import DEFAULTS as CONVENTIONS
+from energy.conventions import INTEGER_AS
 
 from .engines import ENGINES
 from .errors import EvsimError, InputError

@@ -74,7 +74,7 @@ class Network:
         weights_io.save(self.params, path)
 
 
-def load(spec_path: str | Path | Spec, weights=None) -> Network:
+def load(spec_path: str | Path | Spec, weights: str | Path | dict | None = None) -> Network:
     """``evsim.load(spec, weights=None)``: ``weights`` is a path (.npz/.safetensors) or a
     {layer: {param: array}} dict."""
     spec = spec_path if isinstance(spec_path, Spec) else load_spec(spec_path)

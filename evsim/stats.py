@@ -52,7 +52,7 @@ class LayerStats:
     outputs: int = 0             # output elements per step (accumulators or membrane potentials)
 
     @classmethod
-    def for_layer(cls, facts, kind: str, weights: int, dtype=np.int64) -> "LayerStats":
+    def for_layer(cls, facts, kind: str, weights: int, dtype=np.int64) -> LayerStats:
         """Zero counts sized for one layer (``facts``: its :class:`evsim.spec.layer.LayerFacts`);
         analytic estimates use float (expected) counts."""
         counts = {f: np.zeros(facts.steps, dtype=dtype) for f in COUNT_FIELDS}

@@ -54,7 +54,8 @@ def _calibrate_shift(layer, x, target_rate, iterations=40):
     return 0.5 * (low + high)
 
 
-def synthetic_weights(spec, seed: int = 0, target_rate: float = 0.15, sample=None, progress: bool = False) -> dict:
+def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15, sample: np.ndarray | None = None,
+                      progress: bool = False) -> dict:
     """``{layer: {param: array}}`` for ``spec`` (a Spec or a path), deterministic in ``seed``,
     with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
     seeded :func:`sample_input`). ``progress`` shows a bar over the layers (stderr)."""

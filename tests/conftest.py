@@ -21,7 +21,7 @@ def perturbed_weights(spec, seed, rate):
     exercised with non-trivial μ, σ²) — calibrated first so every layer still fires."""
     params = evsim.synthetic_weights(spec, seed=seed, target_rate=rate)
     rng = np.random.default_rng(seed + 1000)
-    for name, entry in params.items():
+    for entry in params.values():
         if "running_mean" in entry:
             n = entry["running_mean"].shape
             scale = rng.uniform(0.5, 2.0, n)

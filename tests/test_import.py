@@ -6,12 +6,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("spikingjelly")
 
+from spikingjelly.clock_driven import functional  # noqa: E402
+
 import energy  # noqa: E402
 import evsim  # noqa: E402
 from evsim import WeightsError, load_spec  # noqa: E402
 from evsim.cli import main  # noqa: E402
 from evsim.importers.spikformer import export_state_dict, read_state_dict  # noqa: E402
-from spikingjelly.clock_driven import functional  # noqa: E402
 
 from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
 from official_spikformer import Spikformer  # noqa: E402

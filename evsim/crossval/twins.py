@@ -175,7 +175,8 @@ def lca_brian(b, gram, params, iterations):
     return np.asarray(trace.u).T.copy()
 
 
-def compare_lca(b, gram, params=neurons.lca.Parameters(), iterations=100) -> LCAComparison:
+def compare_lca(b, gram, params=None, iterations=100) -> LCAComparison:
+    params = params or neurons.lca.Parameters()
     u_e = lca_evsim(b, gram, params, iterations)
     u_b = lca_brian(b, gram, params, iterations)
     a_e, a_b = (neurons.lca.soft_threshold(u, params.threshold) for u in (u_e, u_b))

@@ -153,8 +153,8 @@ def to_evsim(state: dict, spec, source="<checkpoint>") -> tuple[dict, list[str]]
 
 def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None):
     """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys)."""
-    from ..spec import load_spec
     from ..files import write_atomic
+    from ..spec import load_spec
     from ..weights import bind, save
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
