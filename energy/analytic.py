@@ -13,76 +13,24 @@ Zero weights are unknown without weights: 'effective' equals 'exact' here.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from evsim.errors import ProfileError, SpecError
+from evsim.errors import ProfileError
 from evsim.spec import ANALOG, INPUT_NAME, Spec, load_spec
-from evsim.spec.yamlio import read_yaml
 from evsim.stats import ANALOG_RATE, LayerStats, Rate, expect_inputs
 
 from .estimate import estimate
+from .rates import RESERVED, load_rates, validate
 from .report import EnergyReport
 
-RESERVED = ("default", "__file__")
 
-
-def _rate_ok(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
-
-
-def as_rate(key, value, source, line=None) -> Rate:
-    """A declared rate: a number in [0, 1], or {events: e in [0, 1], spikes: s ≥ e}."""
-    if _rate_ok(value):
-        return Rate(float(value), float(value))
-    if isinstance(value, dict) and set(value) <= {"events", "spikes"} and "events" in value:
-        events, spikes = value["events"], value.get("spikes", value["events"])
-        if _rate_ok(events) and isinstance(spikes, numbers.Real) and not isinstance(spikes, bool) \
-                and math.isfinite(spikes) and spikes >= events:
-            return Rate(float(events), float(spikes))
-    raise ProfileError(f"rate of '{key}' must be a number in [0, 1] spikes per element per step, or "
-                       f"{{events: e, spikes: s}} with 0 ≤ e ≤ 1 and s ≥ e; got {value!r}", file=source, line=line)
-
-
-def load_rates(path) -> dict:
-    """Read ``{default: r, layers: {name: rate}}`` (or a flat ``{name: rate}``)."""
-    try:
-        raw = read_yaml(path, "rates file")
-    except SpecError as err:
-        raise ProfileError(err.bare_message, file=err.file, line=err.line, fix=err.fix) from None
-    if not isinstance(raw, dict):
-        raise ProfileError("a rates file must be a mapping", file=str(path), fix="write 'default: 0.15' and/or 'layers: {name: rate}'")
-    layers = raw.get("layers", {k: v for k, v in raw.items() if k != "default"})
-    if not isinstance(layers, dict):
-        raise ProfileError("'layers' must map layer names to rates", file=str(path), line=raw.line_of("layers"))
-    rates = {key: as_rate(key, value, str(path), layers.line_of(key) if hasattr(layers, "line_of") else None)
-             for key, value in layers.items()}
-    if "default" in raw:
-        if not _rate_ok(raw["default"]):
-            raise ProfileError(f"'default' must be a rate in [0, 1], got {raw['default']!r}", file=str(path), line=raw.line_of("default"))
-        rates["default"] = Rate(float(raw["default"]), float(raw["default"]))
-    rates["__file__"] = str(path)
-    return rates
-
-
-def _declared(declared: dict, source: str) -> dict:
-    """Validate a rates dict given in Python (numbers or Rate/{events, spikes} per layer)."""
-    out = {}
-    for key, value in declared.items():
-        if key == "__file__":
-            out[key] = value
-        elif isinstance(value, Rate):
-            out[key] = as_rate(key, value._asdict(), source)
-        else:
-            out[key] = as_rate(key, value, source)
-    return out
-
-
-def propagate_rates(spec: Spec, declared: dict) -> dict:
-    """{layer: Rate} of every layer's output (and of the network input)."""
+def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) -> dict:
+    """{layer: Rate} of every layer's output (and of the network input). ``provenance``, if
+    given, receives {layer: 'declared' | 'spec' | 'default' | the kind's propagation rule}."""
+    provenance = {} if provenance is None else provenance
     source = declared.get("__file__", spec.path)
-    declared = _declared(declared, source)
+    declared = validate(declared, source)
     for key in declared:
         if key not in RESERVED and key != INPUT_NAME and key not in spec.layers:
             raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
@@ -96,22 +44,43 @@ def propagate_rates(spec: Spec, declared: dict) -> dict:
             raise ProfileError("event-frame input needs a declared rate", file=source, fix="add 'input: r' to the rates")
     for name, layer in spec.layers.items():
         if name in declared:
-            rates[name] = declared[name]
+            unknown = set(declared[name].detail or ()) - set(layer.detail_keys)
+            if unknown:
+                raise ProfileError(f"rate of '{name}' has unknown detail {sorted(unknown)}", file=source,
+                                   fix=f"a {layer.kind} layer takes {', '.join(('events', 'spikes', *layer.detail_keys))}")
+            rates[name], provenance[name] = declared[name], "declared"
         elif layer.firing_rate is not None:
-            rates[name] = Rate(layer.firing_rate, layer.firing_rate)
+            rates[name], provenance[name] = Rate(layer.firing_rate, layer.firing_rate), "spec"
         elif layer.rate_is_declared:
             if "default" not in declared:
                 raise ProfileError(f"no firing rate declared for spiking layer '{name}'", file=source,
                                    fix="declare 'firing_rate:' in the spec, or a rate or a 'default' in the rates file")
-            rates[name] = declared["default"]
+            rates[name], provenance[name] = declared["default"], "default"
         else:
             rates[name] = layer.output_rate(spec.facts(name), [rates[i] for i in layer.inputs])
+            provenance[name] = f"{layer.kind}: {layer.rate_rule}"
     return rates
 
 
-def analytic_stats(spec: Spec, declared: dict) -> dict:
+def describe_provenance(provenance: dict, source: str | None) -> str:
+    """One line: how many rates were declared, defaulted, and propagated by which rule."""
+    tally: dict = {}
+    for how in provenance.values():
+        tally[how] = tally.get(how, 0) + 1
+    parts = [f"{how} at {tally[how]} layer(s)" + (f" ({source})" if how == "declared" and source else "")
+             for how in ("declared", "spec", "default") if how in tally]
+    by_rule: dict = {}
+    for how, n in tally.items():
+        if how not in ("declared", "spec", "default"):
+            kind, rule = how.split(": ", 1)
+            by_rule.setdefault(rule, []).append(f"{n} {kind}")
+    parts += [f"propagated at {', '.join(kinds)} ({rule})" for rule, kinds in by_rule.items()]
+    return "rates " + "; ".join(parts)
+
+
+def analytic_stats(spec: Spec, declared: dict, provenance: dict | None = None) -> dict:
     """Expected LayerStats (float counts) of every counted layer."""
-    rates = propagate_rates(spec, declared)
+    rates = propagate_rates(spec, declared, provenance)
     parameter_shapes = spec.parameter_shapes()
     out = {}
     for name, layer in spec.layers.items():
@@ -133,5 +102,7 @@ def analytic(spec: Spec | str, rates: dict | str | None, profile="horowitz45-fp3
     path, or None (rates from the spec's ``firing_rate:`` entries)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     declared = load_rates(rates) if isinstance(rates, str) or hasattr(rates, "__fspath__") else dict(rates or {})
-    return estimate(analytic_stats(spec, declared), profile, convention, spec_name=spec.name, source="analytic",
-                    **switches)
+    provenance: dict = {}
+    stats = analytic_stats(spec, declared, provenance)
+    source = f"analytic, {describe_provenance(provenance, declared.get('__file__'))}"
+    return estimate(stats, profile, convention, spec_name=spec.name, source=source, **switches)

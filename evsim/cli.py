@@ -90,6 +90,15 @@ def cmd_run(args):
                   for n in runs[0].spikes}
         write_atomic(args.save_spikes, lambda tmp: np.savez_compressed(tmp, **spikes))
         print(f"wrote {args.save_spikes} ({len(spikes)} layers, arrays [T, ...] of 0/1)")
+    _save_rates(args, runs, network.spec)
+
+
+def _save_rates(args, runs, spec):
+    if args.save_rates:
+        from energy.rates import save_rates
+        save_rates(args.save_rates, runs, spec)
+        print(f"wrote {args.save_rates} (measured rates of every layer over {len(runs)} input(s), spikes per element "
+              f"per step; evsim energy SPEC --rates {args.save_rates} reproduces the run's counts)", file=sys.stderr)
 
 
 def cmd_energy(args):
@@ -99,8 +108,9 @@ def cmd_energy(args):
     switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None,
                 "analog_as_mac": args.analog_as == "mac"}
     if args.rates:
-        if args.weights or args.input or args.synthetic_rate is not None:
-            raise EvsimError("give either --rates (analytic) or --weights/--synthetic-rate/--input (measured), not both")
+        if args.weights or args.input or args.synthetic_rate is not None or args.save_rates:
+            raise EvsimError("give either --rates (analytic) or --weights/--synthetic-rate/--input/--save-rates "
+                             "(measured), not both")
         from .spec import load_spec
         report = energy.analytic(load_spec(args.spec), args.rates, profile, args.convention, **switches)
     else:
@@ -110,6 +120,7 @@ def cmd_energy(args):
             raise EvsimError("energy is reported per inference: give one input", file=args.input)
         run = network.run(inputs[0], engine=args.engine, dtype=args.dtype)
         report = energy.estimate(run, profile, args.convention, **switches)
+        _save_rates(args, [run], network.spec)
     text = report.render(args.format)
     if args.output:
         from .files import write_atomic
@@ -158,6 +169,7 @@ def _add_network_options(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help=".npy input (one, or a batch with a leading axis); default: a seeded sample")
     p.add_argument("--engine", choices=list(ENGINES), default="event")
+    p.add_argument("--save-rates", help="write the measured rates of every layer to this YAML (for --rates)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
 
 

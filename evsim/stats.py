@@ -32,10 +32,21 @@ COUNT_FIELDS = (
 
 class Rate(NamedTuple):
     """How busy a tensor is, per element per step: ``events`` = P(value ≠ 0), ``spikes`` =
-    E[value] (equal for binary spikes; a residual sum of two spike trains can carry 2)."""
+    E[value] (equal for binary spikes; a residual sum of two spike trains can carry 2).
+    ``detail``: measured statistics of the producing layer's own work that its kind's
+    expected counts use instead of an independence assumption (e.g. attention coincidences)."""
 
     events: float
     spikes: float
+    detail: dict | None = None
+
+
+def output_rate(output: np.ndarray, values: str) -> tuple[int, int, float]:
+    """(elements, events, spikes) of one layer output over all its steps: the measured
+    counts behind a Rate (spikes = Σ values for integer outputs, = events otherwise)."""
+    events = int(np.count_nonzero(output))
+    spikes = float(np.rint(output).sum()) if values == "integer" else float(events)
+    return output.size, events, spikes
 
 
 ANALOG_RATE = Rate(1.0, 1.0)

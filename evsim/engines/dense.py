@@ -11,7 +11,7 @@ from .walk import finish, walk
 
 
 def propagate(plan, x, before=None, count=True):
-    """Run the network; returns (outputs still held, stats, spikes)."""
+    """Run the network; returns (outputs still held, stats, spikes, measured output activity)."""
     stats = {}
 
     def step(name, layer, inputs):
@@ -23,10 +23,10 @@ def propagate(plan, x, before=None, count=True):
             layer.count(plan.params.get(name, {}), inputs, out, facts, s.counts)
         return out
 
-    outputs, spikes = walk(plan, x, step, before)
-    return outputs, stats, spikes
+    outputs, spikes, activity = walk(plan, x, step, before)
+    return outputs, stats, spikes, activity
 
 
 def run(plan, x):
-    outputs, stats, spikes = propagate(plan, x)
-    return finish(plan, outputs, spikes, stats)
+    outputs, stats, spikes, activity = propagate(plan, x)
+    return finish(plan, outputs, spikes, stats, activity)

@@ -27,5 +27,5 @@ def run(plan, x):
             stats[name] = s
         return out
 
-    outputs, spikes = walk(plan, x, step)
-    return finish(plan, outputs, spikes, stats)
+    outputs, spikes, activity = walk(plan, x, step)
+    return finish(plan, outputs, spikes, stats, activity)

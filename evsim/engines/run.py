@@ -12,8 +12,9 @@ from ..spec import Spec
 @dataclass
 class Run:
     """One inference: ``output`` (the output layer, steps collapsed if it is after a mean over
-    time), ``spikes[layer]`` as [T, ...] arrays for every spiking layer, and ``stats[layer]``
-    (:class:`evsim.stats.LayerStats`) for every layer that did work."""
+    time), ``spikes[layer]`` as [T, ...] arrays for every spiking layer, ``stats[layer]``
+    (:class:`evsim.stats.LayerStats`) for every layer that did work, and ``activity[layer]``:
+    the elements, events (nonzero values) and spikes (Σ values if integer) of every output."""
 
     engine: str
     dtype: np.dtype
@@ -22,6 +23,7 @@ class Run:
     stats: dict = field(default_factory=dict)
     spec_name: str = ""
     T: int = 0
+    activity: dict = field(default_factory=dict)  # {layer: (elements, events, spikes)} of every output, all steps
 
     def firing_rate(self, layer) -> float:
         """Spikes per neuron per time step."""

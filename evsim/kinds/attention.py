@@ -35,6 +35,7 @@ class Attention(Kind):
     order: str = "qk_first"
     kind: ClassVar[str] = "attention"
     arity: ClassVar[int | None] = 3
+    detail_keys: ClassVar[tuple] = ("coincidences", "scatters", "weighted", "nonzero")
 
     def __post_init__(self):
         if self.order not in ORDERS:
@@ -126,24 +127,36 @@ class Attention(Kind):
             counts["weighted_synaptic_events"][:] = counts["synaptic_events"]
             counts["synaptic_events_nonzero"][:] = ((q != 0) * kv_row_nnz[:, :, None, :]).sum(axis=(1, 2, 3))
 
+    def detail(self, stats, facts):
+        """Each product's measured counts per step over its dense maximum (N²·D pairs for
+        qk_first, N·D·d for kv_first; the same for both products): the coincidence rate of
+        the first product, and the second's row scatters, value-weighted scatters and
+        nonzero-target additions — what spike correlations make differ from independence."""
+        pairs = sum(s.total("dense_synaptic_ops") for s in stats) / 2
+        return {"coincidences": sum(s.total("attention_coincidences") for s in stats) / pairs,
+                "scatters": sum(s.total("synaptic_events") for s in stats) / pairs,
+                "weighted": sum(s.total("weighted_synaptic_events") for s in stats) / pairs,
+                "nonzero": sum(s.total("synaptic_events_nonzero") for s in stats) / pairs}
+
     def expected(self, facts, in_rates, out_rate, counts):
-        """Spikes of Q, K and V independent with rates r_q, r_k, r_v: a score (QKᵀ)[n, m] is
-        nonzero with p = 1 − (1 − r_q r_k)^d; qk_first coincidences r_q r_k N² D;
-        kv_first coincidences r_k r_v N D d."""
+        """Measured detail when declared (exact); otherwise spikes of Q, K and V independent
+        with rates r_q, r_k, r_v: qk_first coincidences r_q r_k N² D, a score (QKᵀ)[n, m] is
+        nonzero with p = 1 − (1 − r_q r_k)^d, its mean is r_q r_k d; kv_first coincidences
+        r_k r_v N D d, scatters r_q N D d, a row of KᵀV nonzero with 1 − (1 − r_k r_v)^N."""
         rq, rk, rv = (r.events for r in in_rates)
         n, width = facts.in_shapes[0]
         d = width // self.heads
+        pairs = facts.synapses / 2
         counts["tokens"][:] = n
         counts["dense_macs"][:] = facts.dense_ops
         counts["dense_synaptic_ops"][:] = facts.synapses
         if self.order == "qk_first":
-            counts["attention_coincidences"][:] = rq * rk * n * n * width
             p_score = 1 - (1 - rq * rk) ** d
-            counts["synaptic_events"][:] = self.heads * n * n * p_score * d
-            counts["weighted_synaptic_events"][:] = self.heads * n * n * (rq * rk * d) * d
-            counts["synaptic_events_nonzero"][:] = self.heads * n * n * p_score * rv * d
+            assumed = {"coincidences": rq * rk, "scatters": p_score, "weighted": rq * rk * d, "nonzero": p_score * rv}
         else:
-            counts["attention_coincidences"][:] = rk * rv * n * width * d
-            counts["synaptic_events"][:] = rq * n * width * d
-            counts["weighted_synaptic_events"][:] = rq * n * width * d
-            counts["synaptic_events_nonzero"][:] = rq * n * width * d * (1 - (1 - rk * rv) ** n)
+            assumed = {"coincidences": rk * rv, "scatters": rq, "weighted": rq, "nonzero": rq * (1 - (1 - rk * rv) ** n)}
+        fraction = {**assumed, **(out_rate.detail or {})}
+        counts["attention_coincidences"][:] = fraction["coincidences"] * pairs
+        counts["synaptic_events"][:] = fraction["scatters"] * pairs
+        counts["weighted_synaptic_events"][:] = fraction["weighted"] * pairs
+        counts["synaptic_events_nonzero"][:] = fraction["nonzero"] * pairs

@@ -12,6 +12,9 @@ shape facets (from :class:`evsim.spec.layer.Layer`), plus
     expected(facts, in_rates, out_rate, counts)   expected counts given declared rates (what
                                              analytic energy prices); pure arithmetic on shapes
     output_rate(facts, in_rates)             the rate of the output when none is declared
+                                             (its ``rate_rule`` says which assumption it makes)
+    detail(stats, facts)                     measured statistics ``expected`` can use instead of
+                                             an assumption (written by ``--save-rates``)
 
 ``inputs`` hold S time steps (a leading axis): a feed-forward spec runs each layer over all T
 steps in one call; a kind must give the same result if called one step at a time with the
@@ -35,6 +38,8 @@ class Kind(Layer, ABC):
 
     counted: ClassVar[bool] = True   # has LayerStats (a mean over time does no countable work)
     rate_is_declared: ClassVar[bool] = False  # analytic energy needs a declared rate for its output
+    rate_rule: ClassVar[str] = "analog: every value nonzero"  # how output_rate propagates, for reports
+    detail_keys: ClassVar[tuple] = ()  # the measured statistics ``detail`` gives and ``expected`` takes
 
     def prepare(self, params: dict, dtype, facts: LayerFacts, engine: str) -> dict:
         """Constants of this layer for one engine and dtype; by default the weights cast."""
@@ -56,6 +61,12 @@ class Kind(Layer, ABC):
     @abstractmethod
     def expected(self, facts: LayerFacts, in_rates: list[Rate], out_rate: Rate, counts: dict) -> None:
         """Expected counts per step (floats) given each input's and the output's rate."""
+
+    def detail(self, stats: list, facts: LayerFacts) -> dict:
+        """Measured statistics of this layer's work over runs (``stats``: its LayerStats of each
+        run; ratios of counts to their dense maxima) that ``expected`` uses when a rates file
+        declares them; most kinds' expected counts need nothing beyond their rates."""
+        return {}
 
     def initial_params(self, shapes: dict, rng: np.random.Generator) -> dict:
         """Random parameters for synthetic networks: W ~ N(0, 1/fan_in), everything else 0."""

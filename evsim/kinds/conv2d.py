@@ -34,6 +34,7 @@ class Conv2d(Kind):
     bias: bool = False
     kind: ClassVar[str] = "conv2d"
     foldable_into: ClassVar[bool] = True
+    detail_keys: ClassVar[tuple] = synaptic.DETAIL_KEYS
 
     def __post_init__(self):
         if not isinstance(self.out_channels, int) or self.out_channels <= 0:
@@ -156,5 +157,8 @@ class Conv2d(Kind):
         fan, fan_nonzero = self.fanout(facts.in_shapes[0], facts.out_shape, params["weight"])
         synaptic.count(inputs[0], fan, fan_nonzero, facts, "bias" in params, counts)
 
+    def detail(self, stats, facts):
+        return synaptic.detail(stats, facts)
+
     def expected(self, facts, in_rates, out_rate, counts):
-        synaptic.expected(facts, in_rates[0], counts)
+        synaptic.expected(facts, in_rates[0], out_rate, counts)

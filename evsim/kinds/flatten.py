@@ -13,6 +13,7 @@ from .base import Passive
 @dataclass
 class Flatten(Passive):
     kind: ClassVar[str] = "flatten"
+    rate_rule: ClassVar[str] = "its input's rate"
 
     def output_shape(self, in_shapes):
         return (math.prod(in_shapes[0]),)

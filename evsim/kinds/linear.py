@@ -26,6 +26,7 @@ class Linear(Kind):
     bias: bool = True
     kind: ClassVar[str] = "linear"
     foldable_into: ClassVar[bool] = True
+    detail_keys: ClassVar[tuple] = synaptic.DETAIL_KEYS
 
     def __post_init__(self):
         if not isinstance(self.out_features, int) or self.out_features <= 0:
@@ -87,7 +88,10 @@ class Linear(Kind):
         if x.ndim == 3:
             counts["tokens"][:] = x.shape[1]
 
+    def detail(self, stats, facts):
+        return synaptic.detail(stats, facts)
+
     def expected(self, facts, in_rates, out_rate, counts):
-        synaptic.expected(facts, in_rates[0], counts)
+        synaptic.expected(facts, in_rates[0], out_rate, counts)
         if len(facts.in_shapes[0]) == 2:
             counts["tokens"][:] = facts.in_shapes[0][0]

@@ -28,6 +28,7 @@ class MaxPool2d(Passive):
     stride: object = None
     padding: object = 0
     kind: ClassVar[str] = "maxpool2d"
+    rate_rule: ClassVar[str] = "inputs independent: a k×k window fires with 1 − (1 − e)^{k²}"
 
     def __post_init__(self):
         self.kernel_size = pair(self.kernel_size, "kernel_size")

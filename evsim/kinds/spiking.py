@@ -25,6 +25,7 @@ class NeuronLayer(Kind):
 
     model: ClassVar = None
     rate_is_declared: ClassVar[bool] = True
+    rate_rule: ClassVar[str] = "declared (a firing rate, or the default)"
 
     def __post_init__(self):
         try:

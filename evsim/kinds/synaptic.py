@@ -49,13 +49,30 @@ def count(x, fan, fan_nonzero, facts, has_bias, counts) -> None:
     counts["bias_adds"][:] = facts.out_elements if has_bias else 0
 
 
-def expected(facts, rate: Rate, counts) -> None:
-    """Expected counts: every synapse of an input element is used with that element's event
-    probability; without weights, zero weights are unknown (nonzero = all)."""
+DETAIL_KEYS = ("synaptic", "weighted", "nonzero")
+
+
+def detail(stats, facts) -> dict:
+    """Measured synaptic, value-weighted and nonzero-weight events per existing synapse:
+    the fan-out-weighted event rates, which equal the input rate only if events fall
+    uniformly (a conv's border inputs have fewer synapses) and every weight is nonzero."""
+    synapses = sum(s.total("dense_synaptic_ops") for s in stats)
+    return {key: sum(s.total(field) for s in stats) / synapses for key, field in
+            zip(DETAIL_KEYS, ("synaptic_events", "weighted_synaptic_events", "synaptic_events_nonzero"))}
+
+
+def expected(facts, rate: Rate, out_rate: Rate, counts) -> None:
+    """Expected counts: the measured fan-out-weighted rates when declared; otherwise every
+    synapse of an input element is used with that element's event probability (integer
+    inputs weighted by their mean value) and, without weights, no weight is zero."""
     synapses = facts.synapses
-    counts["synaptic_events"][:] = rate.events * synapses
-    counts["synaptic_events_nonzero"][:] = rate.events * synapses
-    counts["weighted_synaptic_events"][:] = (rate.spikes if facts.in_values[0] == INTEGER else rate.events) * synapses
+    events = rate.events
+    assumed = {"synaptic": events, "weighted": rate.spikes if facts.in_values[0] == INTEGER else events,
+               "nonzero": events}
+    fraction = {**assumed, **(out_rate.detail or {})}
+    counts["synaptic_events"][:] = fraction["synaptic"] * synapses
+    counts["synaptic_events_nonzero"][:] = fraction["nonzero"] * synapses
+    counts["weighted_synaptic_events"][:] = fraction["weighted"] * synapses
     counts["dense_synaptic_ops"][:] = synapses
     counts["dense_macs"][:] = facts.dense_ops
     counts["bias_adds"][:] = facts.out_elements if facts.has_bias else 0

@@ -15,6 +15,7 @@ from .base import Passive
 @dataclass
 class Tokens(Passive):
     kind: ClassVar[str] = "tokens"
+    rate_rule: ClassVar[str] = "its input's rate"
 
     def output_shape(self, in_shapes):
         require_rank(in_shapes[0], (3,), "its input")

@@ -1,0 +1,240 @@
+"""Energy from declared rates against measured runs (issue: analytic must match a measured
+run) and closed forms for every expected-count formula and every convention."""
+import numpy as np
+import pytest
+
+import energy
+import evsim
+from energy.analytic import propagate_rates
+from energy.rates import load_rates, measured_rates
+from evsim import load_spec
+from evsim.cli import main
+
+from conftest import MODELS, write_spec
+
+FIELDS = ("input_events", "input_spikes", "synaptic_events", "weighted_synaptic_events", "synaptic_events_nonzero",
+          "attention_coincidences", "bias_adds", "neuron_updates", "output_spikes", "dense_macs", "dense_synaptic_ops")
+PROFILES = ("horowitz45-fp32", "lemaire-memory-fp32", "loihi")
+
+
+def shrunk(tmp_path, model, size):
+    base = load_spec(MODELS / f"{model}.yaml")
+    inp = base.input
+    text = (f"extends: {MODELS / model}.yaml\ninput: {{shape: [{inp.shape[0]}, {size}, {size}], T: {inp.T}, "
+            f"encoding: {inp.encoding}, values: {inp.values}}}\n")
+    return load_spec(write_spec(tmp_path, text, f"{model}-{size}.yaml"))
+
+
+def assert_reproduced(spec, runs, rates):
+    """Analytic stats from measured rates equal the runs' mean counts, layer by layer and field
+    by field, and the energy agrees under every convention and profile."""
+    expected = energy.analytic_stats(spec, rates)
+    assert set(expected) == set(runs[0].stats)
+    for name, stats in expected.items():
+        for field in FIELDS:
+            measured = np.mean([r.stats[name].total(field) for r in runs])
+            assert stats.total(field) == pytest.approx(measured, rel=1e-9, abs=1e-6), (name, field)
+    for convention in energy.CONVENTIONS:
+        for profile in PROFILES:
+            measured = np.mean([energy.estimate(r, profile, convention).total() for r in runs])
+            assert energy.estimate(expected, profile, convention).total() == pytest.approx(measured, rel=1e-9)
+
+
+FAST = [("spikformer-cifar10-2-384", None, 0.037), ("spikformer-cifar10-2-384", None, 0.15),
+        ("spikformer-cifar10-4-256", None, 0.15), ("spikformer-cifar100-4-384", None, 0.037),
+        ("spikformer-cifar10-4-384", None, 0.15), ("spikformer-cifar10dvs-2-256", 48, 0.037)]
+SLOW = [(m, 64, r) for m, r in (("spikformer-imagenet-8-384", 0.15), ("spikformer-imagenet-6-512", 0.037),
+                                ("spikformer-imagenet-8-512", 0.15), ("spikformer-imagenet-10-512", 0.037),
+                                ("spikformer-imagenet-8-768", 0.15))]
+
+
+@pytest.mark.parametrize("model,size,rate", FAST + [pytest.param(*case, marks=pytest.mark.slow) for case in SLOW])
+def test_saved_rates_reproduce_the_measured_run(tmp_path, model, size, rate):
+    spec = shrunk(tmp_path, model, size) if size else load_spec(MODELS / f"{model}.yaml")
+    net = evsim.load(spec, evsim.synthetic_weights(spec, seed=1, target_rate=rate))
+    runs = [net.run(evsim.sample_input(spec, seed), engine="event") for seed in (1, 2)]
+    assert_reproduced(spec, runs, measured_rates(runs, spec))
+
+
+def test_cli_save_rates_round_trip(tmp_path, capsys):
+    rates_file = tmp_path / "measured.yaml"
+    args = ["spikformer-cifar10-4-256", "--synthetic-rate", "0.1", "--seed", "3", "--format", "json"]
+    assert main(["energy", *args, "--save-rates", str(rates_file), "--convention", "exact"]) == 0
+    import json
+    measured = json.loads(capsys.readouterr().out)
+    assert main(["energy", "spikformer-cifar10-4-256", "--rates", str(rates_file), "--convention", "exact",
+                 "--format", "json"]) == 0
+    analytic = json.loads(capsys.readouterr().out)
+    assert analytic["total_pj"] == pytest.approx(measured["total_pj"], rel=1e-5)  # 6 significant digits in the file
+    text = rates_file.read_text()
+    assert "spec: spikformer-cifar10-4-256" in text and "inputs: 1" in text
+    assert "block.0.attn.ssa: {events:" in text and "coincidences:" in text
+    declared = load_rates(rates_file)
+    assert declared["patch_embed.maxpool3"].events > declared["patch_embed.proj_lif3"].events  # a pool fires more often
+    assert "declared at" in analytic["source"]
+
+
+# -- closed forms ---------------------------------------------------------------------------
+
+ATTENTION = """name: att
+input: {shape: [3, 4], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: q, kind: lif, v_threshold: 0.5}
+  - {name: k, kind: lif, v_threshold: 0.5, input: input}
+  - {name: v, kind: lif, v_threshold: 0.5, input: input}
+  - {name: ssa, kind: attention, inputs: [q, k, v], heads: 2, scale: 1.0, order: ORDER}
+"""
+ATTENTION_RATES = {"input": 0.5, "q": 0.5, "k": 0.25, "v": 0.75}
+
+
+@pytest.mark.parametrize("order,expected", [
+    # N = 3 tokens, D = 4, 2 heads of d = 2; r_q, r_k, r_v = 1/2, 1/4, 3/4
+    # qk_first: pairs N²D = 36; a score is nonzero with 1 − (1 − r_q r_k)^d = 1 − (7/8)²
+    ("qk_first", {"attention_coincidences": 0.125 * 36, "synaptic_events": (1 - 0.875 ** 2) * 36,
+                  "weighted_synaptic_events": 0.125 * 2 * 36, "synaptic_events_nonzero": (1 - 0.875 ** 2) * 0.75 * 36}),
+    # kv_first: pairs N·d·D = 24; a row of KᵀV is nonzero with 1 − (1 − r_k r_v)^N = 1 − (13/16)³
+    ("kv_first", {"attention_coincidences": 0.1875 * 24, "synaptic_events": 0.5 * 24,
+                  "weighted_synaptic_events": 0.5 * 24, "synaptic_events_nonzero": 0.5 * (1 - 0.8125 ** 3) * 24}),
+])
+def test_attention_expected_counts_by_hand(tmp_path, order, expected):
+    spec = load_spec(write_spec(tmp_path, ATTENTION.replace("ORDER", order)))
+    stats = energy.analytic_stats(spec, ATTENTION_RATES)["ssa"]
+    for field, value in expected.items():
+        assert stats.total(field) == pytest.approx(value), field
+    dense = 2 * 36 if order == "qk_first" else 2 * 24
+    assert stats.total("dense_synaptic_ops") == stats.total("dense_macs") == dense
+    assert stats.total("input_events") == pytest.approx((0.5 + 0.25 + 0.75) * 12)
+
+
+def test_attention_measured_detail_replaces_independence(tmp_path):
+    spec = load_spec(write_spec(tmp_path, ATTENTION.replace("ORDER", "qk_first")))
+    rates = {**ATTENTION_RATES, "ssa": {"events": 1.0, "coincidences": 0.5, "scatters": 0.75, "weighted": 1.0,
+                                        "nonzero": 0.25}}
+    stats = energy.analytic_stats(spec, rates)["ssa"]
+    assert [stats.total(f) for f in ("attention_coincidences", "synaptic_events", "weighted_synaptic_events",
+                                     "synaptic_events_nonzero")] == [18, 27, 36, 9]   # × 36 pairs
+    with pytest.raises(evsim.EvsimError, match="unknown detail.*attention layer takes events, spikes, coincidences"):
+        energy.analytic_stats(spec, {**rates, "ssa": {"events": 1.0, "coincidence": 0.5}})
+
+
+POOL_RESIDUAL = """name: pool
+input: {shape: [1, 4, 6], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: a, kind: lif}
+  - {name: pool, kind: maxpool2d, kernel_size: 2}
+  - {name: b, kind: lif, input: input}
+  - {name: pool_b, kind: maxpool2d, kernel_size: 2}
+  - {name: sum, kind: add, inputs: [pool, pool_b]}
+  - {name: tokens, kind: tokens}
+  - {name: fc, kind: linear, out_features: 5, bias: false}
+"""
+
+
+def test_maxpool_and_residual_propagation_by_hand(tmp_path):
+    spec = load_spec(write_spec(tmp_path, POOL_RESIDUAL))
+    rates = propagate_rates(spec, {"input": 0.3, "a": 0.5, "b": 0.2})
+    assert rates["pool"].events == pytest.approx(1 - 0.5 ** 4)           # a 2×2 window of r = 0.5
+    assert rates["pool_b"].events == pytest.approx(1 - 0.8 ** 4)
+    e1, e2 = 1 - 0.5 ** 4, 1 - 0.8 ** 4
+    assert rates["sum"].events == pytest.approx(1 - (1 - e1) * (1 - e2))  # either input nonzero
+    assert rates["sum"].spikes == pytest.approx(e1 + e2)                   # values add
+    fc = energy.analytic_stats(spec, {"input": 0.3, "a": 0.5, "b": 0.2})["fc"]
+    synapses = 2 * 3 * 1 * 5                                                # 6 tokens of 1 feature, fan-out 5
+    assert fc.total("synaptic_events") == pytest.approx(rates["sum"].events * synapses)
+    assert fc.total("weighted_synaptic_events") == pytest.approx(rates["sum"].spikes * synapses)
+    exact = energy.analytic(spec, {"input": 0.3, "a": 0.5, "b": 0.2}, convention="exact", integer_as="ac")
+    as_mac = energy.analytic(spec, {"input": 0.3, "a": 0.5, "b": 0.2}, convention="exact", integer_as="mac")
+    row = {r.layer: r for r in exact.rows}["fc"]
+    assert row.ac == pytest.approx(rates["sum"].spikes * synapses) and row.mac == 0
+    row = {r.layer: r for r in as_mac.rows}["fc"]
+    assert row.mac == pytest.approx(rates["sum"].events * synapses) and row.ac == 0
+
+
+@pytest.mark.parametrize("r", [0.0, 1.0])
+def test_rates_of_exactly_zero_and_one(tmp_path, r):
+    spec = load_spec(write_spec(tmp_path, POOL_RESIDUAL))
+    stats = energy.analytic_stats(spec, {"input": r, "default": r})
+    assert stats["fc"].total("synaptic_events") == r * stats["fc"].total("dense_synaptic_ops")
+    assert stats["fc"].total("weighted_synaptic_events") == 2 * r * stats["fc"].total("dense_synaptic_ops")
+    assert stats["a"].total("output_spikes") == r * 24
+    paper = energy.analytic(spec, {"input": r, "default": r}, convention="paper")
+    assert paper.total("ac") == pytest.approx(2 * r * 30)   # fc: rate (spikes: two inputs of r) × dense MACs
+
+
+BIAS = """name: bias
+input: {shape: [3], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: fc, kind: linear, out_features: 2, bias: true}
+  - {name: lif, kind: lif}
+"""
+
+
+def test_bias_additions_in_every_convention(tmp_path):
+    spec = load_spec(write_spec(tmp_path, BIAS))
+    net = evsim.load(spec, {"fc": {"weight": np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]]), "bias": np.ones(2)}})
+    run = net.run(np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), engine="event")
+    # 3 input events × fan-out 2 = 6 synaptic events; through nonzero weights: input 0 → [1, 0], 1 → [0, 0], 2 → [2, 1]
+    fc = {c: energy.estimate(run, convention=c).rows[0] for c in energy.CONVENTIONS}
+    bias = 2 * 2   # 2 outputs × 2 steps
+    assert fc["paper"].ac == pytest.approx(2 / 3 * 6 + 1 / 3 * 6)   # Σ_t rate_t × 6 dense MACs; bias not counted by default
+    assert fc["exact"].ac == 6 + bias
+    assert fc["effective"].ac == 3 + bias                      # nonzero weights only: 1 + 0 + 2
+    assert fc["dense"].ac == 12 + bias                         # 3 inputs × 2 outputs × 2 steps
+    assert energy.estimate(run, convention="exact", count_bias=False).rows[0].ac == 6
+    assert energy.estimate(run, convention="paper", count_bias=True).rows[0].ac == pytest.approx(6 + bias)
+
+
+# -- asymmetric inputs ----------------------------------------------------------------------
+
+def test_maxpool_on_non_square_and_analog_inputs(tmp_path):
+    import reference
+    text = """name: pools
+input: {shape: [2, 5, 7], T: 2, encoding: frames, values: VALUES}
+layers:
+  - {name: pool, kind: maxpool2d, kernel_size: [2, 3], stride: [1, 2], padding: [1, 1]}
+"""
+    rng = np.random.default_rng(0)
+    for values, frames in (("integer", rng.integers(0, 3, (2, 2, 5, 7)).astype(float)),
+                           ("analog", rng.standard_normal((2, 2, 5, 7)))):
+        spec = load_spec(write_spec(tmp_path, text.replace("VALUES", values)))
+        net = evsim.load(spec, {})
+        dense, event = net.run(frames, engine="dense"), net.run(frames, engine="event")
+        truth = np.stack([reference.maxpool(f, (2, 3), (1, 2), (1, 1)) for f in frames])
+        assert np.array_equal(dense.output, truth) and np.array_equal(event.output, truth), values
+
+
+def test_grouped_conv_with_zero_weights_counts_nonzero_per_group(tmp_path):
+    text = """name: grouped
+input: {shape: [4, 3, 5], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: conv, kind: conv2d, out_channels: 6, kernel_size: [1, 2], groups: 2}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    weight = np.ones((6, 2, 1, 2))
+    weight[0:3, 0, 0, 0] = 0.0     # group 0, input channel 0, tap (0, 0): zero for all 3 outputs of the group
+    weight[4, 1, 0, 1] = 0.0       # group 1, input channel 3, tap (0, 1): zero for one output
+    net = evsim.load(spec, {"conv": {"weight": weight}})
+    frames = np.zeros((1, 4, 3, 5))
+    frames[0, 0, 1, 2] = frames[0, 3, 2, 4] = 1.0
+    run = net.run(frames, engine="event")
+    stats = run.stats["conv"]
+    # channel 0 at x = 2 is read by tap 0 (output x = 2) and tap 1 (output x = 1): 2 taps × 3 outputs
+    # channel 3 at x = 4 (the last column) is read by tap 1 only (output x = 3): 1 tap × 3 outputs
+    assert stats.total("synaptic_events") == 6 + 3
+    assert stats.total("synaptic_events_nonzero") == (6 - 3) + (3 - 1)
+    dense = net.run(frames, engine="dense").stats["conv"]
+    assert dense.total("synaptic_events_nonzero") == stats.total("synaptic_events_nonzero")
+
+
+def test_lif_without_input_decay_matches_spikingjelly_bit_for_bit():
+    torch = pytest.importorskip("torch")
+    neuron = pytest.importorskip("spikingjelly.clock_driven.neuron")
+    from evsim.neurons import lif
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 3, (12, 64))
+    for v_reset in (0.0, -0.3):
+        node = neuron.MultiStepLIFNode(tau=3.0, decay_input=False, v_reset=v_reset, detach_reset=True).double()
+        with torch.no_grad():
+            theirs = node(torch.from_numpy(x)).numpy()
+        ours, _ = evsim.neurons.run(lif, x, lif.Parameters(3.0, 1.0, v_reset, False))
+        assert np.array_equal(ours, theirs) and 0 < ours.mean() < 1
