@@ -13,9 +13,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..errors import EvsimError
+
 
 @njit(cache=True)
-def extract_events(flat):
+def _extract_events(flat):
     """The events of one step's tensor: (flat indices, values) of its nonzero elements."""
     n = 0
     for i in range(flat.size):
@@ -32,17 +34,8 @@ def extract_events(flat):
     return index, values
 
 
-@njit(cache=True)
-def count_events(flat):
-    """Number of nonzero elements (an integer loop that vectorises)."""
-    n = 0
-    for i in range(flat.size):
-        n += flat[i] != 0
-    return n
-
-
 @njit(cache=True, parallel=True, fastmath=False)
-def conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, out, stride_h, stride_w,
+def _conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, out, stride_h, stride_w,
                 pad_h, pad_w, dil_h, dil_w, c_per_group, o_per_group):
     """Each input event adds its weight row weight_t[c, u, v, :] (the o_per_group outputs of
     c's group) into every output position whose kernel tap (u, v) reads it. Organised by
@@ -75,7 +68,7 @@ def conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, ou
 
 
 @njit(cache=True)
-def conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, stride_h, stride_w, pad_h, pad_w,
+def _conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, stride_h, stride_w, pad_h, pad_w,
                       dil_h, dil_w, o_per_group):
     """(synaptic events, value-weighted events, nonzero-weight events) of position-major
     conv events: each event's fan-out is o_per_group for every tap that lands in the output."""
@@ -101,7 +94,7 @@ def conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, 
 
 
 @njit(cache=True, parallel=True, fastmath=False)
-def row_gather(ev_index, ev_val, row_start, weight_t, out):
+def _row_gather(ev_index, ev_val, row_start, weight_t, out):
     """Per-token linear layers: each event (token r, feature f) adds val · weight_t[f, :] into
     out[r, :]. Events are row-major, row_start[r] the first event of token r; one thread per
     token, so rows are never shared and each sums its events in a fixed order."""
@@ -116,7 +109,7 @@ def row_gather(ev_index, ev_val, row_start, weight_t, out):
 
 
 @njit(cache=True)
-def row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
+def _row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
     d_in = nonzero_rows.shape[0]
     weighted = 0.0
     nonzero = 0
@@ -127,7 +120,7 @@ def row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
 
 
 @njit(cache=True)
-def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
+def _maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
     """Max pooling of non-negative events: each event raises every window that holds it."""
     h_out, w_out = out.shape[1], out.shape[2]
     plane = in_h * in_w
@@ -168,7 +161,7 @@ def _add_coincidences(left, right, product, left_idx, right_idx):
 
 
 @njit(cache=True, parallel=True)
-def attention_qk_first(q, k, v, heads, out):
+def _attention_qk_first(q, k, v, heads, out):
     """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, per head summed:
     coincidences (Σ_j nnz(q[:, j])·nnz(k[:, j])), row scatters × d, value-weighted, nonzero."""
     n_tokens, width = q.shape
@@ -208,7 +201,7 @@ def attention_qk_first(q, k, v, heads, out):
 
 
 @njit(cache=True, parallel=True)
-def attention_kv_first(q, k, v, heads, out):
+def _attention_kv_first(q, k, v, heads, out):
     """out_h = Q_h (K_hᵀ V_h): per token, each (k spike i, v spike j) pair adds 1 to M[i, j]
     (a coincidence); then each q spike (n, i) adds row M[i, :] (d additions)."""
     n_tokens, width = q.shape
@@ -240,3 +233,104 @@ def attention_kv_first(q, k, v, heads, out):
         stats[h, 2] = scatters * d
         stats[h, 3] = nonzero
     return stats.sum(axis=0)
+
+
+# -- checked entry points ------------------------------------------------------------------
+
+def _require(condition, kernel, what):
+    if not condition:
+        raise EvsimError(f"internal kernel call rejected: {kernel}: {what}",
+                         fix="this is a bug in the calling kind, not in your input; please report it")
+
+
+def _array(a, kernel, name, ndim, kinds="f"):
+    _require(isinstance(a, np.ndarray), kernel, f"{name} is not an array")
+    _require(a.ndim == ndim, kernel, f"{name} has {a.ndim} dimensions, expected {ndim}")
+    _require(a.dtype.kind in kinds, kernel, f"{name} has dtype {a.dtype}")
+    _require(a.flags.c_contiguous, kernel, f"{name} is not C-contiguous")
+
+
+def _events(ev_index, ev_val, kernel, bound):
+    _array(ev_index, kernel, "event indices", 1, "i")
+    _require(ev_index.dtype == np.int64, kernel, "event indices must be int64")
+    _array(ev_val, kernel, "event values", 1, "fiu")
+    _require(ev_index.shape == ev_val.shape, kernel, "indices and values differ in length")
+    _require(ev_index.size == 0 or (ev_index[0] >= 0 and ev_index[-1] < bound), kernel,
+             f"event indices outside [0, {bound}) (they must be ascending, as extract_events gives them)")
+
+
+def extract_events(flat):
+    """(flat indices ascending, values) of the nonzero elements of a 1-D array."""
+    _array(flat, "extract_events", "input", 1, "fiub")
+    return _extract_events(flat)
+
+
+def conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, out, stride_h, stride_w,
+                pad_h, pad_w, dil_h, dil_w, c_per_group, o_per_group):
+    k = "conv_gather"
+    _events(ev_index, ev_val, k, c_in * in_h * in_w)
+    _array(position_start, k, "position starts", 1, "i")
+    _require(position_start.size == in_h * in_w + 1, k, "one start per input position plus one")
+    _array(weight_t, k, "weights", 4)
+    _array(out, k, "accumulator", 3)
+    _require(weight_t.shape[0] == c_in and weight_t.shape[3] == o_per_group and c_in == c_per_group * (out.shape[2] // o_per_group),
+             k, f"weights {weight_t.shape} do not fit {c_in} input channels and accumulator {out.shape}")
+    _require(weight_t.dtype == out.dtype and ev_val.dtype == out.dtype, k, "weights, values and accumulator differ in dtype")
+    _require(min(stride_h, stride_w, dil_h, dil_w) >= 1 and min(pad_h, pad_w) >= 0, k, "bad geometry")
+    _conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, out, stride_h, stride_w, pad_h, pad_w,
+                 dil_h, dil_w, c_per_group, o_per_group)
+
+
+def conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, stride_h, stride_w, pad_h, pad_w,
+                      dil_h, dil_w, o_per_group):
+    k = "conv_event_counts"
+    _array(nonzero_taps, k, "nonzero taps", 3, "i")
+    _require(nonzero_taps.shape[0] == c_in, k, "one row of taps per input channel")
+    _events(ev_index, ev_val, k, np.iinfo(np.int64).max)
+    _require(min(stride_h, stride_w, dil_h, dil_w) >= 1, k, "bad geometry")
+    return _conv_event_counts(ev_index, ev_val, c_in, in_w, nonzero_taps, h_out, w_out, stride_h, stride_w, pad_h, pad_w,
+                              dil_h, dil_w, o_per_group)
+
+
+def row_gather(ev_index, ev_val, row_start, weight_t, out):
+    k = "row_gather"
+    _array(weight_t, k, "weights", 2)
+    _array(out, k, "accumulator", 2)
+    _events(ev_index, ev_val, k, out.shape[0] * weight_t.shape[0])
+    _array(row_start, k, "row starts", 1, "i")
+    _require(row_start.size == out.shape[0] + 1, k, "one start per row plus one")
+    _require(out.shape[1] == weight_t.shape[1], k, f"accumulator {out.shape} does not fit weights {weight_t.shape}")
+    _require(weight_t.dtype == out.dtype and ev_val.dtype == out.dtype, k, "weights, values and accumulator differ in dtype")
+    _row_gather(ev_index, ev_val, row_start, weight_t, out)
+
+
+def row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
+    _array(nonzero_rows, "row_event_counts", "nonzero rows", 1, "i")
+    _events(ev_index, ev_val, "row_event_counts", np.iinfo(np.int64).max)
+    return _row_event_counts(ev_index, ev_val, nonzero_rows, fan_out)
+
+
+def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
+    k = "maxpool_scatter"
+    _array(out, k, "output", 3)
+    _events(ev_index, ev_val, k, out.shape[0] * in_h * in_w)
+    _require(min(k_h, k_w, stride_h, stride_w) >= 1 and min(pad_h, pad_w) >= 0, k, "bad geometry")
+    _maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w)
+
+
+def _attention_args(q, k, v, heads, out, kernel):
+    for name, a in (("q", q), ("k", k), ("v", v), ("accumulator", out)):
+        _array(a, kernel, name, 2, "i")
+        _require(a.dtype == np.int64, kernel, f"{name} must hold int64 spike counts")
+    _require(q.shape == k.shape == v.shape == out.shape, kernel, "q, k, v and the accumulator differ in shape")
+    _require(heads >= 1 and q.shape[1] % heads == 0, kernel, f"{q.shape[1]} features do not split into {heads} heads")
+
+
+def attention_qk_first(q, k, v, heads, out):
+    _attention_args(q, k, v, heads, out, "attention_qk_first")
+    return _attention_qk_first(q, k, v, heads, out)
+
+
+def attention_kv_first(q, k, v, heads, out):
+    _attention_args(q, k, v, heads, out, "attention_kv_first")
+    return _attention_kv_first(q, k, v, heads, out)
