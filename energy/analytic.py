@@ -35,6 +35,14 @@ def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) 
         if key not in RESERVED and key != INPUT_NAME and key not in spec.layers:
             raise ProfileError(f"rate given for '{key}', which is not a layer of {spec.name}", file=source,
                                fix="use layer names from 'evsim info SPEC'")
+        if key in RESERVED:
+            continue
+        layer = spec.layers.get(key)
+        unknown = set(declared[key].detail or ()) - set(layer.detail_keys if layer else ())
+        if unknown:
+            takes = ", ".join(("events", "spikes", *(layer.detail_keys if layer else ())))
+            raise ProfileError(f"rate of '{key}' has unknown detail {sorted(unknown)}", file=source,
+                               fix=f"{'a ' + layer.kind + ' layer' if layer else 'the network input'} takes {takes}")
     rates = {}
     if spec.input.values == ANALOG:
         rates[INPUT_NAME] = ANALOG_RATE
@@ -44,10 +52,6 @@ def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) 
             raise ProfileError("event-frame input needs a declared rate", file=source, fix="add 'input: r' to the rates")
     for name, layer in spec.layers.items():
         if name in declared:
-            unknown = set(declared[name].detail or ()) - set(layer.detail_keys)
-            if unknown:
-                raise ProfileError(f"rate of '{name}' has unknown detail {sorted(unknown)}", file=source,
-                                   fix=f"a {layer.kind} layer takes {', '.join(('events', 'spikes', *layer.detail_keys))}")
             rates[name], provenance[name] = declared[name], "declared"
         elif layer.firing_rate is not None:
             rates[name], provenance[name] = Rate(layer.firing_rate, layer.firing_rate), "spec"

@@ -26,6 +26,7 @@ COUNT_FIELDS = (
     "neuron_updates",            # membrane state updates
     "output_spikes",             # spikes emitted
     "attention_coincidences",    # binary × binary coincidences of the first attention product
+    "attention_row_additions",   # second attention product with every intermediate row dense (the old count)
     "tokens",                    # tokens processed
 )
 

@@ -173,7 +173,7 @@ def test_malformed_profiles(tmp_path, text, fragment):
     ("layers: {lif: high}\n", "rate of 'lif' must be a number"),
     ("layers: {lfi: 0.1}\n", "not a layer"),
     ("layers: {lif: {events: 0.5, spikes: 0.2}}\n", "{events: e, spikes: s} with 0 ≤ e ≤ 1 and s ≥ e"),
-    ("layers: {lif: {events: 0.5, rate: 0.2}}\n", "rate of 'lif' must be"),
+    ("layers: {lif: {events: 0.5, rate: 0.2}}\n", "rate of 'lif' has unknown detail ['rate']"),
     ("layers: {input: 0.2}\n", "no firing rate declared for spiking layer 'lif'"),
 ])
 def test_malformed_rates(tmp_path, text, fragment):
@@ -189,7 +189,8 @@ def test_cli_energy_measured_and_analytic(tmp_path, capsys):
     spec = str(MODELS / "spikformer-cifar10-4-256.yaml")
     assert main(["energy", spec, "--rates", str(rates), "--convention", "paper", "--format", "json"]) == 0
     analytic = json.loads(capsys.readouterr().out)
-    assert analytic["source"] == "analytic" and analytic["convention"]["name"] == "paper"
+    assert analytic["source"].startswith("analytic, rates default at 33 layer(s)")
+    assert "2 maxpool2d (inputs independent" in analytic["source"] and analytic["convention"]["name"] == "paper"
     out = tmp_path / "report.csv"
     assert main(["energy", spec, "--synthetic-rate", "0.1", "--format", "csv", "--output", str(out),
                  "--plot", str(tmp_path / "e.png")]) == 0

@@ -13,7 +13,7 @@ from evsim.cli import main
 from conftest import MODELS, write_spec
 
 FIELDS = ("input_events", "input_spikes", "synaptic_events", "weighted_synaptic_events", "synaptic_events_nonzero",
-          "attention_coincidences", "bias_adds", "neuron_updates", "output_spikes", "dense_macs", "dense_synaptic_ops")
+          "attention_coincidences", "attention_row_additions", "bias_adds", "neuron_updates", "output_spikes", "dense_macs", "dense_synaptic_ops")
 PROFILES = ("horowitz45-fp32", "lemaire-memory-fp32", "loihi")
 
 
@@ -68,7 +68,7 @@ def test_cli_save_rates_round_trip(tmp_path, capsys):
     assert analytic["total_pj"] == pytest.approx(measured["total_pj"], rel=1e-5)  # 6 significant digits in the file
     text = rates_file.read_text()
     assert "spec: spikformer-cifar10-4-256" in text and "inputs: 1" in text
-    assert "block.0.attn.ssa: {events:" in text and "coincidences:" in text
+    assert "block.0.attn.ssa: {events:" in text and "coincidences:" in text and "rows:" in text
     declared = load_rates(rates_file)
     assert declared["patch_embed.maxpool3"].events > declared["patch_embed.proj_lif3"].events  # a pool fires more often
     assert "declared at" in analytic["source"]
@@ -89,12 +89,15 @@ ATTENTION_RATES = {"input": 0.5, "q": 0.5, "k": 0.25, "v": 0.75}
 
 @pytest.mark.parametrize("order,expected", [
     # N = 3 tokens, D = 4, 2 heads of d = 2; r_q, r_k, r_v = 1/2, 1/4, 3/4
-    # qk_first: pairs N²D = 36; a score is nonzero with 1 − (1 − r_q r_k)^d = 1 − (7/8)²
-    ("qk_first", {"attention_coincidences": 0.125 * 36, "synaptic_events": (1 - 0.875 ** 2) * 36,
-                  "weighted_synaptic_events": 0.125 * 2 * 36, "synaptic_events_nonzero": (1 - 0.875 ** 2) * 0.75 * 36}),
-    # kv_first: pairs N·d·D = 24; a row of KᵀV is nonzero with 1 − (1 − r_k r_v)^N = 1 − (13/16)³
-    ("kv_first", {"attention_coincidences": 0.1875 * 24, "synaptic_events": 0.5 * 24,
-                  "weighted_synaptic_events": 0.5 * 24, "synaptic_events_nonzero": 0.5 * (1 - 0.8125 ** 3) * 24}),
+    # qk_first: pairs N²D = 36; a score is nonzero with p = 1 − (1 − r_q r_k)^d = 1 − (7/8)², has mean
+    # r_q r_k d = 1/4, and meets r_v d = 3/2 spikes of its V row
+    ("qk_first", {"attention_coincidences": 0.125 * 36, "synaptic_events": (1 - 0.875 ** 2) * 0.75 * 36,
+                  "weighted_synaptic_events": 0.125 * 0.75 * 2 * 36, "attention_row_additions": (1 - 0.875 ** 2) * 36,
+                  "synaptic_events_nonzero": (1 - 0.875 ** 2) * 0.75 * 36}),
+    # kv_first: pairs N·d·D = 24; an entry of KᵀV is nonzero with 1 − (1 − r_k r_v)^N = 1 − (13/16)³
+    ("kv_first", {"attention_coincidences": 0.1875 * 24, "synaptic_events": 0.5 * (1 - 0.8125 ** 3) * 24,
+                  "weighted_synaptic_events": 0.5 * (1 - 0.8125 ** 3) * 24, "attention_row_additions": 0.5 * 24,
+                  "synaptic_events_nonzero": 0.5 * (1 - 0.8125 ** 3) * 24}),
 ])
 def test_attention_expected_counts_by_hand(tmp_path, order, expected):
     spec = load_spec(write_spec(tmp_path, ATTENTION.replace("ORDER", order)))
@@ -108,11 +111,11 @@ def test_attention_expected_counts_by_hand(tmp_path, order, expected):
 
 def test_attention_measured_detail_replaces_independence(tmp_path):
     spec = load_spec(write_spec(tmp_path, ATTENTION.replace("ORDER", "qk_first")))
-    rates = {**ATTENTION_RATES, "ssa": {"events": 1.0, "coincidences": 0.5, "scatters": 0.75, "weighted": 1.0,
-                                        "nonzero": 0.25}}
+    rates = {**ATTENTION_RATES, "ssa": {"events": 1.0, "coincidences": 0.5, "synaptic": 0.75, "weighted": 1.0,
+                                        "rows": 0.25}}
     stats = energy.analytic_stats(spec, rates)["ssa"]
     assert [stats.total(f) for f in ("attention_coincidences", "synaptic_events", "weighted_synaptic_events",
-                                     "synaptic_events_nonzero")] == [18, 27, 36, 9]   # × 36 pairs
+                                     "attention_row_additions")] == [18, 27, 36, 9]   # × 36 pairs
     with pytest.raises(evsim.EvsimError, match="unknown detail.*attention layer takes events, spikes, coincidences"):
         energy.analytic_stats(spec, {**rates, "ssa": {"events": 1.0, "coincidence": 0.5}})
 
@@ -238,3 +241,38 @@ def test_lif_without_input_decay_matches_spikingjelly_bit_for_bit():
             theirs = node(torch.from_numpy(x)).numpy()
         ours, _ = evsim.neurons.run(lif, x, lif.Parameters(3.0, 1.0, v_reset, False))
         assert np.array_equal(ours, theirs) and 0 < ours.mean() < 1
+
+
+def test_attention_second_product_is_counted_event_by_event(tmp_path):
+    """qk_first: a nonzero score S[n, m] adds into y[n] only where V[m] has spikes; kv_first:
+    a q spike adds only the nonzero entries of its row of KᵀV. By hand on 3 tokens, 1 head of d = 3."""
+    text = """name: att
+input: {shape: [3, 3], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: q, kind: lif, v_threshold: 0.5}
+  - {name: k, kind: lif, v_threshold: 0.5}
+  - {name: v, kind: lif, v_threshold: 0.5}
+  - {name: ssa, kind: attention, inputs: [q, k, v], heads: 1, scale: 1.0, order: ORDER}
+"""
+    q = np.array([[1, 1, 0], [0, 0, 1], [0, 0, 0]])
+    k = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0]])
+    v = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 1]])
+    # S = Q Kᵀ = [[1, 2, 0], [0, 0, 0], [0, 0, 0]]; nnz(V rows) = [1, 0, 3]
+    # qk_first: coincidences Σ_j nnz(Q[:, j]) nnz(K[:, j]) = 1·2 + 1·1 + 1·0 = 3; additions S≠0: (0,0) → 1, (0,1) → 0
+    #           weighted 1·1 + 2·0 = 1; rows dense 2 × 3 = 6
+    # kv_first: M = KᵀV = [[1,0,0],[0,0,0],[0,0,0]] (token 0: k {0} × v {0}; token 1: k {0,1} × v {} ; token 2: none)
+    #           coincidences Σ_n nnz(K[n]) nnz(V[n]) = 1 + 0 + 0 = 1; q spikes (0,0) → nnz(M[0]) = 1, (0,1) → 0, (1,2) → 0
+    expected = {"qk_first": (3, 1, 1, 6), "kv_first": (1, 1, 1, 9)}
+    for order, (coincidences, additions, weighted, rows) in expected.items():
+        spec = load_spec(write_spec(tmp_path, text.replace("ORDER", order)))
+        layer = spec.layers["ssa"]
+        stats = evsim.stats.LayerStats.for_layer(spec.facts("ssa"), "attention", 0)
+        inputs = [a[None].astype(float) for a in (q, k, v)]
+        out = layer.event(layer.prepare({}, np.float64, spec.facts("ssa"), "event"), inputs, {}, stats.counts, slice(0, 1))
+        assert np.array_equal(out[0], (q @ k.T) @ v if order == "qk_first" else q @ (k.T @ v))
+        assert [stats.total(f) for f in ("attention_coincidences", "synaptic_events", "weighted_synaptic_events",
+                                         "attention_row_additions")] == [coincidences, additions, weighted, rows], order
+        brute = evsim.stats.LayerStats.for_layer(spec.facts("ssa"), "attention", 0)
+        layer.count({}, inputs, out, spec.facts("ssa"), brute.counts)
+        for field, values in stats.counts.items():
+            assert np.array_equal(values, brute.counts[field]), (order, field)

@@ -7,10 +7,13 @@
 operation counts: 2·N²·D versus 2·N·D·d per step.
 
 Event step, qk_first: every (q token, k token) pair spiking on one feature is a coincidence
-adding 1 to a score; each nonzero score S[n, m] scatters V's row m (d additions, counted
-value-weighted by the score). kv_first: every (k feature, v feature) pair spiking in one
-token adds 1 to M = KᵀV; each q spike (n, i) scatters row M[i, :].
-Integer products are formed first and scaled last, so both orders are exact.
+adding 1 to a score; each nonzero score S[n, m] then adds into y[n] only where V[m] has
+spikes — Σ over nonzero S[n, m] of nnz(V[m]) additions (value-weighted: Σ S[n, m]·nnz(V[m])).
+kv_first: every (k feature, v feature) pair spiking in one token adds 1 to M = KᵀV; each q
+spike (n, i) adds the nonzero entries of row M[i, :] — Σ over q spikes of nnz(M[i, :]).
+Counting every intermediate row as dense (nonzero scores × d, or q spikes × d) is kept as
+``attention_row_additions``. Integer products are formed first and scaled last, so both
+orders are exact.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ class Attention(Kind):
     order: str = "qk_first"
     kind: ClassVar[str] = "attention"
     arity: ClassVar[int | None] = 3
-    detail_keys: ClassVar[tuple] = ("coincidences", "scatters", "weighted", "nonzero")
+    detail_keys: ClassVar[tuple] = ("coincidences", "synaptic", "weighted", "rows")
 
     def __post_init__(self):
         if self.order not in ORDERS:
@@ -92,11 +95,11 @@ class Attention(Kind):
         for s, t in enumerate(range(steps.start, steps.stop)):
             q, k, v = (np.rint(a[s]).astype(np.int64) for a in inputs)  # spikes as exact integers
             acc = np.zeros((n_tokens, width), dtype=np.int64)
-            coincidences, synaptic, weighted, nonzero = kernel(q, k, v, self.heads, acc)
+            coincidences, rows, synaptic, weighted = kernel(q, k, v, self.heads, acc)
             counts["attention_coincidences"][t] = coincidences
-            counts["synaptic_events"][t] = synaptic
+            counts["attention_row_additions"][t] = rows
+            counts["synaptic_events"][t] = counts["synaptic_events_nonzero"][t] = synaptic
             counts["weighted_synaptic_events"][t] = weighted
-            counts["synaptic_events_nonzero"][t] = nonzero
             out[s] = acc * self.scale
         counts["dense_synaptic_ops"][steps] = facts.synapses
         counts["dense_macs"][steps] = facts.dense_ops
@@ -104,9 +107,8 @@ class Attention(Kind):
         return out
 
     def count(self, params, inputs, output, facts, counts):
-        """First product: binary coincidences. Second product: row scatters of the integer
-        intermediate (qk_first: nonzero (QKᵀ)[n, m] scatter V's row m; kv_first: Q's spikes
-        scatter rows of KᵀV), each of fan-out d."""
+        """Brute force from the dense products: qk_first scores S = QKᵀ, additions
+        Σ_{S≠0} nnz(V[m]) (weighted Σ S·nnz(V[m])); kv_first M = KᵀV, additions Σ_{q spikes} nnz(M[i])."""
         q, k, v = (self._heads(np.rint(a).astype(np.int64)) for a in inputs)
         T, h, N, d = q.shape
         counts["tokens"][:] = N
@@ -115,34 +117,36 @@ class Attention(Kind):
         if self.order == "qk_first":
             counts["attention_coincidences"][:] = (q.sum(axis=2) * k.sum(axis=2)).sum(axis=(1, 2))
             scores = q @ k.transpose(0, 1, 3, 2)                        # [T, h, N, N]
-            v_row_nnz = (v != 0).sum(axis=3)                            # [T, h, N]
-            counts["synaptic_events"][:] = (scores != 0).sum(axis=(1, 2, 3)) * d
-            counts["weighted_synaptic_events"][:] = scores.sum(axis=(1, 2, 3)) * d
-            counts["synaptic_events_nonzero"][:] = ((scores != 0) * v_row_nnz[:, :, None, :]).sum(axis=(1, 2, 3))
+            v_row_nnz = (v != 0).sum(axis=3)[:, :, None, :]             # [T, h, 1, N]
+            counts["attention_row_additions"][:] = (scores != 0).sum(axis=(1, 2, 3)) * d
+            counts["synaptic_events"][:] = ((scores != 0) * v_row_nnz).sum(axis=(1, 2, 3))
+            counts["weighted_synaptic_events"][:] = (scores * v_row_nnz).sum(axis=(1, 2, 3))
         else:
             counts["attention_coincidences"][:] = ((k != 0).sum(axis=3) * (v != 0).sum(axis=3)).sum(axis=(1, 2))
             kv = k.transpose(0, 1, 3, 2) @ v                            # [T, h, d, d]
             kv_row_nnz = (kv != 0).sum(axis=3)                          # [T, h, d]
-            counts["synaptic_events"][:] = (q != 0).sum(axis=(1, 2, 3)) * d
+            counts["attention_row_additions"][:] = (q != 0).sum(axis=(1, 2, 3)) * d
+            counts["synaptic_events"][:] = ((q != 0) * kv_row_nnz[:, :, None, :]).sum(axis=(1, 2, 3))
             counts["weighted_synaptic_events"][:] = counts["synaptic_events"]
-            counts["synaptic_events_nonzero"][:] = ((q != 0) * kv_row_nnz[:, :, None, :]).sum(axis=(1, 2, 3))
+        counts["synaptic_events_nonzero"][:] = counts["synaptic_events"]
 
     def detail(self, stats, facts):
         """Each product's measured counts per step over its dense maximum (N²·D pairs for
-        qk_first, N·D·d for kv_first; the same for both products): the coincidence rate of
-        the first product, and the second's row scatters, value-weighted scatters and
-        nonzero-target additions — what spike correlations make differ from independence."""
+        qk_first, N·D·d for kv_first; the same for both products): the first product's
+        coincidence rate, and the second's additions event by event, value-weighted, and
+        with every intermediate row dense — what spike correlations make differ from independence."""
         pairs = sum(s.total("dense_synaptic_ops") for s in stats) / 2
-        return {"coincidences": sum(s.total("attention_coincidences") for s in stats) / pairs,
-                "scatters": sum(s.total("synaptic_events") for s in stats) / pairs,
-                "weighted": sum(s.total("weighted_synaptic_events") for s in stats) / pairs,
-                "nonzero": sum(s.total("synaptic_events_nonzero") for s in stats) / pairs}
+        return {key: sum(s.total(field) for s in stats) / pairs for key, field in
+                (("coincidences", "attention_coincidences"), ("synaptic", "synaptic_events"),
+                 ("weighted", "weighted_synaptic_events"), ("rows", "attention_row_additions"))}
 
     def expected(self, facts, in_rates, out_rate, counts):
         """Measured detail when declared (exact); otherwise spikes of Q, K and V independent
-        with rates r_q, r_k, r_v: qk_first coincidences r_q r_k N² D, a score (QKᵀ)[n, m] is
-        nonzero with p = 1 − (1 − r_q r_k)^d, its mean is r_q r_k d; kv_first coincidences
-        r_k r_v N D d, scatters r_q N D d, a row of KᵀV nonzero with 1 − (1 − r_k r_v)^N."""
+        with rates r_q, r_k, r_v. qk_first, as fractions of N²D: coincidences r_q r_k; a score
+        is nonzero with p = 1 − (1 − r_q r_k)^d and has mean r_q r_k d, a V row d·r_v spikes:
+        additions p·r_v, weighted r_q r_k r_v d, rows p. kv_first, of N·D·d: coincidences
+        r_k r_v; a row of KᵀV has a nonzero entry with 1 − (1 − r_k r_v)^N: additions and
+        weighted r_q (1 − (1 − r_k r_v)^N), rows r_q."""
         rq, rk, rv = (r.events for r in in_rates)
         n, width = facts.in_shapes[0]
         d = width // self.heads
@@ -152,11 +156,12 @@ class Attention(Kind):
         counts["dense_synaptic_ops"][:] = facts.synapses
         if self.order == "qk_first":
             p_score = 1 - (1 - rq * rk) ** d
-            assumed = {"coincidences": rq * rk, "scatters": p_score, "weighted": rq * rk * d, "nonzero": p_score * rv}
+            assumed = {"coincidences": rq * rk, "synaptic": p_score * rv, "weighted": rq * rk * rv * d, "rows": p_score}
         else:
-            assumed = {"coincidences": rk * rv, "scatters": rq, "weighted": rq, "nonzero": rq * (1 - (1 - rk * rv) ** n)}
+            reach = rq * (1 - (1 - rk * rv) ** n)
+            assumed = {"coincidences": rk * rv, "synaptic": reach, "weighted": reach, "rows": rq}
         fraction = {**assumed, **(out_rate.detail or {})}
         counts["attention_coincidences"][:] = fraction["coincidences"] * pairs
-        counts["synaptic_events"][:] = fraction["scatters"] * pairs
+        counts["synaptic_events"][:] = counts["synaptic_events_nonzero"][:] = fraction["synaptic"] * pairs
         counts["weighted_synaptic_events"][:] = fraction["weighted"] * pairs
-        counts["synaptic_events_nonzero"][:] = fraction["nonzero"] * pairs
+        counts["attention_row_additions"][:] = fraction["rows"] * pairs

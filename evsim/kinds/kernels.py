@@ -162,8 +162,9 @@ def _add_coincidences(left, right, product, left_idx, right_idx):
 
 @njit(cache=True, parallel=True)
 def _attention_qk_first(q, k, v, heads, out):
-    """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, per head summed:
-    coincidences (Σ_j nnz(q[:, j])·nnz(k[:, j])), row scatters × d, value-weighted, nonzero."""
+    """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, summed over heads:
+    coincidences (Σ_j nnz(q[:, j])·nnz(k[:, j])), row additions (nonzero scores × d), additions
+    event by event (Σ over nonzero S[n, m] of nnz(V[m])), and the same weighted by S[n, m]."""
     n_tokens, width = q.shape
     d = width // heads
     stats = np.zeros((heads, 4), dtype=np.int64)
@@ -187,7 +188,7 @@ def _attention_qk_first(q, k, v, heads, out):
                 a = scores[n, m]
                 if a != 0:
                     scatters += 1
-                    weighted += a
+                    weighted += a * v_nnz[m]
                     nonzero += v_nnz[m]
                     target = out[n, h * d:(h + 1) * d]
                     row = v[m, h * d:(h + 1) * d]
@@ -195,15 +196,17 @@ def _attention_qk_first(q, k, v, heads, out):
                         target[j] += a * row[j]
         stats[h, 0] = coincidences
         stats[h, 1] = scatters * d
-        stats[h, 2] = weighted * d
-        stats[h, 3] = nonzero
+        stats[h, 2] = nonzero
+        stats[h, 3] = weighted
     return stats.sum(axis=0)
 
 
 @njit(cache=True, parallel=True)
 def _attention_kv_first(q, k, v, heads, out):
     """out_h = Q_h (K_hᵀ V_h): per token, each (k spike i, v spike j) pair adds 1 to M[i, j]
-    (a coincidence); then each q spike (n, i) adds row M[i, :] (d additions)."""
+    (a coincidence); then each q spike (n, i) adds row M[i, :]. Returns, summed over heads:
+    coincidences, row additions (q spikes × d), additions event by event (Σ over q spikes
+    of nnz(M[i, :])) and the same again (a q spike is binary: nothing to weight)."""
     n_tokens, width = q.shape
     d = width // heads
     stats = np.zeros((heads, 4), dtype=np.int64)
@@ -230,7 +233,7 @@ def _attention_kv_first(q, k, v, heads, out):
                         out[n, h * d + j] += kv[i, j]
         stats[h, 0] = coincidences
         stats[h, 1] = scatters * d
-        stats[h, 2] = scatters * d
+        stats[h, 2] = nonzero
         stats[h, 3] = nonzero
     return stats.sum(axis=0)
 
