@@ -133,6 +133,12 @@ def cmd_energy(args):
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
+def cmd_demo(args):
+    from .demo import run_demo, summary_lines
+    result = run_demo(args.output, args.limit, args.engine)
+    print("\n".join(summary_lines(result)))
+
+
 def cmd_audit(args):
     from energy.audit import CLAIMS_PATH, audit, render
     print(render(audit(args.claims or CLAIMS_PATH), args.format))
@@ -198,6 +204,11 @@ def build_parser():
     p.add_argument("--output", help="write the report to this file instead of the terminal")
     p.add_argument("--plot", help="write a per-layer breakdown chart (PNG/PDF/SVG)")
     p.set_defaults(func=cmd_energy)
+    p = sub.add_parser("demo", help="the shipped trained Spikformer on the digits test set: accuracy, rates, energy, plots")
+    p.add_argument("--output", help="folder for the plots and the report (default: a new evsim-demo-<time> folder here)")
+    p.add_argument("--limit", type=int, help="only the first N test images")
+    p.add_argument("--engine", choices=list(ENGINES), default="event")
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("audit", help="published energy figures beside their recomputation")
     p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,57 @@ class Network:
                 tqdm(inputs, desc=f"{engine} engine", unit="input", disable=not progress or len(inputs) < 2,
                      file=sys.stderr)]
 
+    def trace(self, x, layer: str, neurons=(0, 1, 2)) -> "NeuronTrace":
+        """Membrane state of chosen neurons of one neuron layer over time: the dense engine
+        runs to that layer, then its neuron model is driven with the recorded input current
+        (the same arithmetic as a run). ``neurons``: flat indices into the layer."""
+        from . import neurons as neuron_models
+        from .engines import dense
+        kind = self.spec.layers.get(layer)
+        if kind is None or not hasattr(kind, "model"):
+            raise EvsimError(f"'{layer}' is not a layer of neurons", file=self.spec.path,
+                             fix="name a lif/if/... layer (evsim info SPEC lists them)")
+        captured = {}
+
+        def grab(name, inputs):
+            if name == layer:
+                captured["x"] = inputs[0].reshape(inputs[0].shape[0], -1).copy()
+        dense.propagate(self.plan("dense", np.float64), x, before=grab, count=False)
+        chosen = np.asarray(neurons, dtype=int)
+        if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= captured["x"].shape[1]:
+            raise EvsimError(f"neurons {list(chosen)} outside the layer's {captured['x'].shape[1]}", layer=layer)
+        current = captured["x"][:, chosen]
+        params = kind.parameters()
+        spikes, state = neuron_models.run(kind.model, current, params)
+        return NeuronTrace(layer, chosen.tolist(), current, state.v, _charged(kind.model, current, params), spikes,
+                           float(getattr(params, "v_threshold", 1.0)))
+
     def save_weights(self, path) -> None:
         weights_io.save(self.params, path)
+
+
+@dataclass
+class NeuronTrace:
+    """Input current X, state V (after reset), charged potential H (before reset) and spikes
+    of chosen neurons, each [T, neurons]."""
+    layer: str
+    neurons: list
+    current: np.ndarray
+    v: np.ndarray
+    charged: np.ndarray
+    spikes: np.ndarray
+    threshold: float
+
+
+def _charged(model, current, params):
+    """H[t]: the state the threshold is compared with, before the reset (V where no charge function exists)."""
+    state = model.initial_state(current.shape[1:], params, current.dtype)
+    out = np.empty_like(current)
+    for t in range(current.shape[0]):
+        before = state.v
+        _, state = model.step(current[t], state, params)
+        out[t] = model.charge(before, current[t], params) if hasattr(model, "charge") else state.v
+    return out
 
 
 def load(spec_path: str | Path | Spec, weights: str | Path | dict | None = None) -> Network:

@@ -33,8 +33,13 @@ def initial_state(shape, p: Parameters, dtype) -> State:
     return State(np.full(shape, 0.0 if p.v_reset is None else p.v_reset, dtype=dtype))
 
 
+def charge(v, x, p: Parameters):
+    """H[t] = V[t−1] + X[t]."""
+    return v + x
+
+
 def step(x, state: State, p: Parameters):
-    h = state.v + x
+    h = charge(state.v, x, p)
     s = fire(h, p.v_threshold)
     return s, State(reset(h, s, p.v_threshold, p.v_reset))
 
