@@ -51,9 +51,10 @@ def mean_stats(totals: dict, n: int) -> dict:
 
 
 def run_demo(output: str | None = None, limit: int | None = None, engine: str = "event", progress: bool = True) -> dict:
+    from tqdm import tqdm
+
     import energy
     from energy.rates import rates_document
-    from tqdm import tqdm
     spec_path, weights_path, metadata = shipped_model()
     net = load(spec_path, weights_path)
     images, labels = datasets.digits("test")

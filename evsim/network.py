@@ -71,7 +71,7 @@ class Network:
                 tqdm(inputs, desc=f"{engine} engine", unit="input", disable=not progress or len(inputs) < 2,
                      file=sys.stderr)]
 
-    def trace(self, x, layer: str, neurons=(0, 1, 2)) -> "NeuronTrace":
+    def trace(self, x, layer: str, neurons=(0, 1, 2)) -> NeuronTrace:
         """Membrane state of chosen neurons of one neuron layer over time: the dense engine
         runs to that layer, then its neuron model is driven with the recorded input current
         (the same arithmetic as a run). ``neurons``: flat indices into the layer."""
