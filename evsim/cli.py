@@ -205,6 +205,8 @@ def build_parser():
     p.add_argument("--model", help="one model (default: all)")
     p.add_argument("--plot", help="overlay the membrane traces into this image")
     p.set_defaults(func=cmd_crossval)
+    from .sweep.cli import add_sweep_parser
+    add_sweep_parser(sub)
     return parser
 
 
