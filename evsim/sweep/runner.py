@@ -60,11 +60,11 @@ def _error_line(exc: BaseException) -> str:
 
 
 def run_sweep(sweep, *, scheduler: str | None = None, workers: int | None = None, progress: bool = True,
-              log=None, on_chunk=None) -> Outcome:
+              log=None) -> Outcome:
     """Run (or resume) ``sweep``: the chunks whose files are missing from ``sweep.output``.
     ``scheduler``: an existing Dask cluster's address (default: ``sweep.scheduler``, else a
     LocalCluster of ``workers`` processes). ``log(line)`` gets the status lines (default:
-    stderr); ``on_chunk(chunk, outcome)`` is called after each chunk is stored."""
+    stderr)."""
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -102,8 +102,6 @@ def run_sweep(sweep, *, scheduler: str | None = None, workers: int | None = None
                     outcome.done += 1
                 future.release()
                 bar.update(1)
-                if on_chunk:
-                    on_chunk(chunk, outcome)
         finally:
             bar.close()
             store.save(force=True)
