@@ -28,7 +28,8 @@ def _positive(text):
 def add_sweep_parser(subparsers) -> None:
     """Register ``evsim sweep`` on the ``evsim`` command's subparsers."""
     p = subparsers.add_parser("sweep", help="many inputs × specs × conventions × profiles on Dask, resumable",
-                              description=__doc__.split("\n\n")[0], epilog=EPILOG)
+                              description="Run a sweep file on Dask (resumable), or summarise its stored results.",
+                              epilog=EPILOG)
     p.add_argument("sweep_file", nargs="?", metavar="SWEEP.yaml", help="the sweep file")
     p.add_argument("--output", metavar="DIR", help="results folder (default: the sweep file's 'output:', else "
                                                    "<sweep stem>-results beside it)")

@@ -120,11 +120,10 @@ class _Checker:
         return str(path)
 
 
-def _spec_entry(check: _Checker, base: Path, item, index) -> SpecEntry:
-    if isinstance(item, str):
-        check.fail(f"specs[{index}] is a bare path", None, "write '- spec: PATH' with 'weights:' or 'synthetic_rate:'")
+def _spec_entry(check: _Checker, base: Path, item, index, list_line) -> SpecEntry:
     if not isinstance(item, dict):
-        check.fail(f"specs[{index}] must be a mapping with 'spec:' and 'weights:' or 'synthetic_rate:'")
+        check.fail(f"specs[{index}] must be a mapping, got {item!r}", list_line,
+                   "write '- {spec: PATH, weights: PATH}' or '- {spec: PATH, synthetic_rate: 0.15}'")
     check.unknown_keys(item, SPEC_KEYS, "a spec entry")
     if "spec" not in item:
         check.fail(f"specs[{index}] has no 'spec:'", item.line, "give the path of a network spec YAML")
@@ -151,11 +150,10 @@ def _spec_entry(check: _Checker, base: Path, item, index) -> SpecEntry:
 def _check_networks(check: _Checker, raw, entries, inputs):
     """Load every spec now (errors name the spec file) and check the input set fits them."""
     import evsim
-    lines = raw["specs"]
-    for entry, item in zip(entries, lines):
+    for entry, item in zip(entries, raw["specs"]):
         try:
             spec = evsim.load_spec(entry.spec)
-        except SpecError as err:
+        except EvsimError as err:
             check.fail(f"spec '{entry.name}' does not load: {err}", item.line)
         expected = evsim.sample_input(spec).shape   # the one input the spec takes
         problem = inputs.shape_problem(expected)
@@ -200,7 +198,7 @@ def read_sweep(path: str | Path) -> Sweep:
     specs = raw["specs"]
     if not isinstance(specs, list) or not specs:
         check.fail("'specs' must be a non-empty list", raw.line_of("specs"))
-    entries = [_spec_entry(check, base, item, i) for i, item in enumerate(specs)]
+    entries = [_spec_entry(check, base, item, i, specs.line) for i, item in enumerate(specs)]
     seen = {}
     for entry, item in zip(entries, specs):
         if entry.name in seen:
