@@ -233,6 +233,8 @@ def build_parser():
     p.add_argument("--model", help="one case (default: every registered neuron model's cases and the network checks)")
     p.add_argument("--plot", help="overlay the membrane traces into this image")
     p.set_defaults(func=cmd_crossval)
+    from .sweep.cli import add_sweep_parser
+    add_sweep_parser(sub)
     return parser
 
 
