@@ -27,6 +27,9 @@ COUNT_FIELDS = (
     "output_spikes",             # spikes emitted
     "attention_coincidences",    # binary × binary coincidences of the first attention product
     "tokens",                    # tokens processed
+    "memory_elements",           # values held from earlier steps (an attention's stored K, V: DISTA's window)
+    "memory_reads",              # stored events read back from that memory
+    "memory_writes",             # events written to it for later steps
 )
 
 
