@@ -32,7 +32,7 @@ def memory_energy_pj(ops: dict, stats, profile: Profile) -> dict:
     stored_pj = mem.access_pj(float(stats.counts["memory_elements"].max()) * word) if stored else 0.0
     return {
         "weight_reads": weight_reads, "potential_accesses": potential_accesses,
-        "input_reads": input_reads, "output_writes": output_writes, "stored_accesses": stored,
+        "input_reads": input_reads, "output_writes": output_writes, **({"stored_accesses": stored} if stored else {}),
         "memory_pj": (weight_reads * mem.access_pj(stats.weights * word) + potential_accesses * state_pj
                       + input_reads * state_pj + output_writes * state_pj + stored * stored_pj),
     }

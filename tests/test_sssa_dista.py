@@ -339,3 +339,24 @@ def test_new_kinds_in_one_network_dense_equals_event(tmp_path):
             for field, counts in stats.counts.items():
                 assert np.array_equal(counts, event_run.stats[name].counts[field]), (name, field)
         assert event_run.stats["st"].total("memory_reads") > 0
+
+
+# -- the shipped specs --------------------------------------------------------------------------------
+
+def test_shipped_specs_parameters_and_small_runs_dense_equals_event(tmp_path):
+    cifar = evsim.load_spec("snn-vit-cifar10-2-384")
+    assert cifar.param_count == 5_509_100          # paper 5.57 M: −1.1 % (see the spec's comment)
+    dista = evsim.load_spec("dista-cifar10-4-384")
+    assert dista.input.T == 6 and abs(dista.param_count / 1e6 - 9.32) < 0.01
+    assert {dista.layers[n].kind for n in dista.layers} >= {"plif", "st_attention"}
+    for name, extra in (("snn-vit-cifar10-2-384", "params: {depth: 1, D: 64}"),
+                        ("dista-cifar10-4-384", "params: {depth: 1, D: 48, heads: 4}\ninput: {shape: [3, 16, 16], T: 6}")):
+        spec = evsim.load_spec(write_spec(tmp_path, f'extends: "{ROOT}/models/{name}.yaml"\n{extra}\n', f"{name}.yaml"))
+        net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=0.2))
+        x = evsim.sample_input(spec, 0)
+        dense_run, event_run = net.run(x), net.run(x, engine="event")
+        for layer in dense_run.spikes:
+            assert np.array_equal(dense_run.spikes[layer], event_run.spikes[layer]), (name, layer)
+        for layer, stats in dense_run.stats.items():
+            for field, counts in stats.counts.items():
+                assert np.array_equal(counts, event_run.stats[layer].counts[field]), (name, layer, field)
