@@ -13,8 +13,7 @@ from pathlib import Path
 
 from evsim.errors import ProfileError, SpecError
 from evsim.kinds.attention import Attention
-from evsim.kinds.conv2d import Conv2d
-from evsim.spec import load_spec
+from evsim.spec import ANALOG, load_spec
 from evsim.spec.graph import shipped
 from evsim.spec.yamlio import read_yaml
 
@@ -63,7 +62,8 @@ class AuditRow:
 
 
 def first_conv(spec):
-    return next(n for n, l in spec.layers.items() if isinstance(l, Conv2d))
+    """The first layer with synapses on the analog image (a conv, or GL-SPS's multi-branch conv)."""
+    return next(n for n in spec.layers if spec.dense_ops(n) and spec.in_values(n)[0] == ANALOG)
 
 
 def paper_sops(spec, rate) -> float:
@@ -112,6 +112,23 @@ def _spikformer_sop(claim, spec):
         Check("mean firing rate the OPs imply", "spikes/neuron/step", None, rate,
               note="uniform rate of every spiking layer that reproduces the OPs under the paper convention"),
     ], rate
+
+
+def _sop_energy_only(claim, spec):
+    """A row that gives parameters and energy but no operation count (SNN-ViT): the SOPs the
+    energy implies under E = E_MAC·FLOPs(first conv, over T) + E_AC·SOPs, and the rate they imply."""
+    c, k = claim["claimed"], claim["constants"]
+    first = spec.dense_ops(first_conv(spec)) * spec.input.T
+    sops = (c["energy_mj"] * 1e9 - k["mac_pj"] * first) / k["ac_pj"]
+    dense = sum(spec.dense_ops(n) * spec.steps(n) for n in spec.layers) - first
+    return [
+        Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m")),
+        Check("first-conv MACs over T", "G", None, first / 1e9),
+        Check("SOPs the claimed energy implies", "G", None, sops / 1e9, note="(E − E_MAC·first conv) / E_AC"),
+        Check("dense FLOPs after the first conv, over T", "G", None, dense / 1e9),
+        Check("mean firing rate the implied SOPs imply", "spikes/neuron/step", None, implied_rate(spec, sops),
+              note="uniform rate of every spiking layer that reproduces them under the paper convention"),
+    ], implied_rate(spec, sops)
 
 
 def _ann_flops(claim, spec):
@@ -173,7 +190,7 @@ def _vit_lca(claim, spec):
     ], None
 
 
-METHODS = {"spikformer-sop": _spikformer_sop, "ann-flops": _ann_flops, "attention-sop": _attention_sop,
+METHODS = {"spikformer-sop": _spikformer_sop, "sop-energy-only": _sop_energy_only, "ann-flops": _ann_flops, "attention-sop": _attention_sop,
            "vsa-flops": _vsa_flops, "vit-lca": _vit_lca}
 CLAIM_KEYS = {"id", "model", "source", "spec", "method", "constants", "claimed", "tolerance"}
 

@@ -4,7 +4,8 @@ Per layer:  E = E_AC·AC + E_MAC·MAC + E_update·updates + E_route·spikes + E_
 with, for memory-aware profiles (Lemaire et al. 2022 style),
 E_memory = Σ_arrays accesses × e(buffer bytes), accesses being weight reads and potential
 read/writes per synaptic operation, potential read/writes per neuron update, one read per
-input event and one write per output spike.
+input event and one write per output spike, plus one access per event written to or read from
+an explicit memory of earlier steps (``memory_reads``/``memory_writes``, DISTA's window).
 """
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ def memory_energy_pj(ops: dict, stats, profile: Profile) -> dict:
     input_reads = ops["input_events"] * mem.input_reads_per_event if ops["synaptic_ops"] or ops["neuron_updates"] else 0.0
     output_writes = ops["output_spikes"] * mem.output_writes_per_spike
     state_pj = mem.access_pj(stats.outputs * word)
+    # explicit memory of earlier steps (an attention's stored K, V): one access per stored event written or
+    # read, in a buffer as large as the most it holds
+    stored = float(stats.total("memory_reads") + stats.total("memory_writes"))
+    stored_pj = mem.access_pj(float(stats.counts["memory_elements"].max()) * word) if stored else 0.0
     return {
         "weight_reads": weight_reads, "potential_accesses": potential_accesses,
-        "input_reads": input_reads, "output_writes": output_writes,
+        "input_reads": input_reads, "output_writes": output_writes, **({"stored_accesses": stored} if stored else {}),
         "memory_pj": (weight_reads * mem.access_pj(stats.weights * word) + potential_accesses * state_pj
-                      + input_reads * state_pj + output_writes * state_pj),
+                      + input_reads * state_pj + output_writes * state_pj + stored * stored_pj),
     }
 
 

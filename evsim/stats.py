@@ -28,6 +28,9 @@ COUNT_FIELDS = (
     "attention_coincidences",    # binary × binary coincidences of the first attention product
     "attention_row_additions",   # second attention product with every intermediate row dense (the old count)
     "tokens",                    # tokens processed
+    "memory_elements",           # values held from earlier steps (an attention's stored K, V: DISTA's window)
+    "memory_reads",              # stored events read back from that memory
+    "memory_writes",             # events written to it for later steps
 )
 
 

@@ -36,18 +36,18 @@ def initial_weights(spec: Spec, seed: int) -> dict:
     return {name: spec.layers[name].initial_params(shapes, rng) for name, shapes in spec.parameter_shapes().items()}
 
 
-def _rate_after_shift(layer, x, shift):
-    plan = layer.prepare({}, x.dtype, None, "dense")
+def _rate_after_shift(layer, params, x, shift):
+    plan = layer.prepare(params, x.dtype, None, "dense")
     return float(layer.dense(plan, [x + shift], {}).mean())
 
 
-def _calibrate_shift(layer, x, target_rate, iterations=40):
+def _calibrate_shift(layer, params, x, target_rate, iterations=40):
     """Bisect the shift δ with rate(x + δ) = target (rate is monotone in δ)."""
     spread = float(np.abs(x).max()) + abs(getattr(layer, "v_threshold", 1.0)) + 1.0
     low, high = -spread, spread
     for _ in range(iterations):
         middle = 0.5 * (low + high)
-        if _rate_after_shift(layer, x, middle) < target_rate:
+        if _rate_after_shift(layer, params, x, middle) < target_rate:
             low = middle
         else:
             high = middle
@@ -76,18 +76,23 @@ def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15
     def calibrate(name, inputs):
         bar.update(1)
         layer = spec.layers[name]
+        if hasattr(layer, "calibrate"):  # a kind that sets its own parameters for a rate (a spike gate's scale)
+            layer.calibrate(network.params[name], inputs, target_rate)
+            plan.layers[name] = layer.prepare(network.params[name], plan.dtype, plan.facts[name], plan.engine)
+            return
         bn = layer.inputs[0]
         if not layer.spiking or bn not in network.fused:
             return
         x = inputs[0]  # the folded producer's output: BN already applied with current γ, β
         gain = 1.0 / max(float(x.std()), 1e-12)
         x *= gain
-        shift = _calibrate_shift(layer, x, target_rate)
+        shift = _calibrate_shift(layer, network.params.get(name, {}), x, target_rate)
         x += shift
         entry = network.params[bn]
         entry["weight"] = entry["weight"] * gain
         entry["bias"] = entry["bias"] * gain + shift
 
-    dense.propagate(network.plan("dense", np.float64), sample, before=calibrate, count=False)
+    plan = network.plan("dense", np.float64)
+    dense.propagate(plan, sample, before=calibrate, count=False)
     bar.close()
     return network.params

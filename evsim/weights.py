@@ -37,7 +37,8 @@ def read_flat(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def flatten(params: dict) -> dict[str, np.ndarray]:
-    return {f"{layer}.{key}": np.ascontiguousarray(value) for layer, entry in params.items() for key, value in entry.items()}
+    # np.asarray(order="C"), not ascontiguousarray: a 0-d parameter (PLIF's per-layer w) stays 0-d
+    return {f"{layer}.{key}": np.asarray(value, order="C") for layer, entry in params.items() for key, value in entry.items()}
 
 
 def save(params: dict, path: str | Path) -> None:

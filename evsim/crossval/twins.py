@@ -64,6 +64,8 @@ def run_twin(model, params, inputs):
     twin = model.twin(params)
     namespace = dict(twin.constants, I=b2.TimedArray(inputs, dt=STEP_SECONDS * b2.second),
                      step=STEP_SECONDS * b2.second)
+    for name, values in (twin.time_series or {}).items():
+        namespace[name] = b2.TimedArray(np.asarray(values, dtype=np.float64), dt=STEP_SECONDS * b2.second)
     per_neuron = {}
     for name, value in twin.time_constants.items():
         if np.isscalar(value):
@@ -122,6 +124,8 @@ def drive(name, T=200, n=50, seed=0):
     its threshold, a fifth of the neurons are held at rest and kicked every 7th step by that
     input, so the ≥ tie is exercised."""
     model, params, _ = case(name)
+    if hasattr(model, "max_steps"):  # a model with a history of fixed length runs at most that many steps
+        T = min(T, model.max_steps(params))
     rng = np.random.default_rng(seed)
     x = rng.uniform(-0.5, 2.5, (T, n))
     if hasattr(model, "tie_input"):

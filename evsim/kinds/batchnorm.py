@@ -49,12 +49,12 @@ class BatchNorm(Passive):
 
     def fold(self, producer: dict, params: dict) -> dict:
         """The producer's weights with this normalisation folded in:
-        W' = W · γ/√(σ²+ε) (per output channel), b' = (b − μ) · γ/√(σ²+ε) + β."""
+        W' = W · γ/√(σ²+ε) (per output channel, every weight of the producer), b' = (b − μ) · γ/√(σ²+ε) + β."""
         gain = params["weight"] / np.sqrt(params["running_var"] + self.eps)
-        weight = producer["weight"]
-        bias = producer.get("bias", np.zeros(weight.shape[0]))
-        return {"weight": weight * gain.reshape((-1,) + (1,) * (weight.ndim - 1)),
-                "bias": (bias - params["running_mean"]) * gain + params["bias"]}
+        bias = producer.get("bias", np.zeros(gain.shape[0]))
+        scaled = {key: w * gain.reshape((-1,) + (1,) * (w.ndim - 1))  # every weight set (a multi-branch conv has several)
+                  for key, w in producer.items() if key != "bias"}
+        return {**scaled, "bias": (bias - params["running_mean"]) * gain + params["bias"]}
 
     def prepare(self, params, dtype, facts, engine):
         return dict(params)  # normalised in float64, then cast: the same arithmetic in every engine

@@ -1,5 +1,8 @@
 """Layers of neurons: every registered neuron model (``evsim.neurons``) is a layer kind whose
-spec options are its ``Parameters`` fields (``kind: lif, tau: 2.0, v_threshold: 0.5``).
+spec options are its ``Parameters`` fields (``kind: lif, tau: 2.0, v_threshold: 0.5``), except
+those the model names in ``LEARNED``: these are the layer's parameters, read from the weights
+file (``<layer>.w`` for PLIF), shaped by ``learned_shapes`` and put into ``Parameters`` by
+``prepare`` — so ``step`` sees them like any other parameter.
 
 Both engines drive the model's pure ``step`` over the layer's steps; the layer's state
 (any number of variables) carries over between calls. Counts: one neuron update per
@@ -15,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import neurons
+from ..errors import EvsimError
 from ..spec.layer import BINARY, ShapeProblem
 from ..spec.registry import register
 from .base import Kind, per_step
@@ -34,13 +38,27 @@ class NeuronLayer(Kind):
             raise ShapeProblem(str(err)) from None
 
     def parameters(self):
-        return self.model.Parameters(**{name: getattr(self, name) for name in self.model.Parameters._fields})
+        """The spec's options as ``Parameters`` (learned fields at their defaults)."""
+        return self.model.Parameters(**{name: getattr(self, name) for name in self.model.Parameters._fields
+                                        if name not in learned(self.model)})
 
     def output_values(self, in_values):
         return self.model.OUTPUT_VALUES
 
+    def parameter_shapes(self, in_shapes):
+        return self.model.learned_shapes(self.parameters(), in_shapes[0]) if learned(self.model) else {}
+
+    def initial_params(self, shapes, rng):
+        return self.model.initial_learned(self.parameters(), shapes, rng) if shapes else {}
+
     def prepare(self, params, dtype, facts, engine):
-        return {"params": self.parameters()}
+        """``Parameters`` with the learned fields taken from the weights (cast to the run's dtype)."""
+        names = learned(self.model)
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise EvsimError(f"neuron layer '{self.name}' has no learned {', '.join(missing)}", file=self.origin,
+                             fix="load weights that hold them (evsim.synthetic_weights draws initial values)")
+        return {"params": self.parameters()._replace(**{n: np.asarray(params[n], dtype=dtype) for n in names})}
 
     def dense(self, plan, inputs, state):
         x, p = inputs[0], plan["params"]
@@ -68,12 +86,17 @@ class NeuronLayer(Kind):
         counts["output_spikes"][:] = out_rate.spikes * facts.out_elements
 
 
+def learned(model) -> tuple:
+    """Names of the model's parameters that come from the weights file, not from the spec."""
+    return tuple(getattr(model, "LEARNED", ()))
+
+
 def neuron_kind(model) -> type:
     """The layer kind of a neuron model, registered under ``model.NAME``."""
     defaults = model.Parameters._field_defaults
     annotations = getattr(model.Parameters, "__annotations__", {})
     fields = [(name, annotations.get(name, "float"), dataclasses.field(default=defaults.get(name)))
-              for name in model.Parameters._fields]
+              for name in model.Parameters._fields if name not in learned(model)]
     class_name = "".join(part.capitalize() for part in model.NAME.split("_")) + "Layer"
     cls = dataclasses.make_dataclass(class_name, fields, bases=(NeuronLayer,),
                                      namespace={"kind": model.NAME, "model": model,

@@ -13,6 +13,11 @@ A model module (or any object with these attributes) provides:
     twin(p) -> Twin       its Brian2 twin, as equations (no Brian2 import here)
     CROSSVAL              {case name: (Parameters, description)} that ``evsim crossval`` runs
     tie_input(p)          optional: the input that takes a neuron at rest exactly onto threshold
+    max_steps(p)          optional: the most steps the model can run (a history of fixed length)
+    LEARNED               optional: names of Parameters fields loaded from a weights file, not written
+                          in the spec (e.g. PLIF's ``w``); then also
+    learned_shapes(p, shape) -> {name: shape}   their shapes for a layer of neurons of that shape
+    initial_learned(p, shapes, rng) -> {name: array}   values for synthetic networks
 
 Register with :func:`register` (``evsim.kinds.spiking`` also makes it a layer kind).
 """
@@ -38,6 +43,7 @@ class Twin(NamedTuple):
     initial: dict                  # variable → initial value
     monitor: str                   # the state variable compared with evsim's
     output: str | None = None      # without threshold: the recorded output subexpression
+    time_series: dict | None = None  # name → values per step, [T] (one for all neurons): TimedArrays name(t)
 
 
 def register(model):
@@ -56,7 +62,8 @@ def run(model, x, p):
     State of [T, ...] arrays: every state variable after each step)."""
     state = model.initial_state(x.shape[1:], p, x.dtype)
     outputs = np.empty_like(x)
-    trace = {name: np.empty_like(x) for name in model.State._fields}
+    trace = {name: np.empty((x.shape[0], *np.shape(value)), dtype=np.asarray(value).dtype)
+             for name, value in zip(model.State._fields, state)}  # a state variable may be a history, not one step
     for t in range(x.shape[0]):
         outputs[t], state = model.step(x[t], state, p)
         for name, value in zip(model.State._fields, state):
@@ -81,6 +88,6 @@ def check_reset(p):
         raise ValueError(f"'v_reset' must be a number or null (soft reset), got {p.v_reset!r}")
 
 
-from . import cuba_lif, integrate_fire, lca, lif  # noqa: E402  (the built-in models register themselves)
+from . import cuba_lif, integrate_fire, lca, lif, plif, saccadic  # noqa: E402  (the built-in models register themselves)
 
-__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca"]
+__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca", "plif", "saccadic"]

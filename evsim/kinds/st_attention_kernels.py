@@ -1,0 +1,63 @@
+"""Numba kernel of ``st_attention``: Q at one step against the keys and values of a window of
+steps (stacked as rows), with the denoising mask on the integer scores."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def windowed_attention(q, k, v, heads, min_score, out):
+    """out_h += M(Q_h K_hᵀ) V_h for integer spikes q [N, D] and k, v [M, D] (M = keys of the window),
+    M(a) = a where a ≥ min_score, else 0. Per feature j every (q token, key row) pair spiking on it is
+    a coincidence adding 1 to a score; each kept score a scatters V's row (d additions, a times by
+    value). Returns, summed over heads: coincidences, kept scores × d, Σ kept a × d, and the kept
+    scores' nonzero V entries."""
+    n_q, width = q.shape
+    n_k = k.shape[0]
+    d = width // heads
+    stats = np.zeros((heads, 4), dtype=np.int64)
+    for h in prange(heads):
+        scores = np.zeros((n_q, n_k), dtype=np.int64)
+        q_idx = np.empty(n_q, dtype=np.int64)
+        k_idx = np.empty(n_k, dtype=np.int64)
+        coincidences = 0
+        for j in range(h * d, (h + 1) * d):
+            n_left = 0
+            for a in range(n_q):
+                if q[a, j] != 0:
+                    q_idx[n_left] = a
+                    n_left += 1
+            n_right = 0
+            for b in range(n_k):
+                if k[b, j] != 0:
+                    k_idx[n_right] = b
+                    n_right += 1
+            for a in range(n_left):
+                for b in range(n_right):
+                    scores[q_idx[a], k_idx[b]] += 1
+            coincidences += n_left * n_right
+        v_nnz = np.zeros(n_k, dtype=np.int64)
+        for m in range(n_k):
+            for j in range(h * d, (h + 1) * d):
+                if v[m, j] != 0:
+                    v_nnz[m] += 1
+        kept = 0
+        weighted = 0
+        nonzero = 0
+        for n in range(n_q):
+            target = out[n, h * d:(h + 1) * d]
+            for m in range(n_k):
+                a = scores[n, m]
+                if a != 0 and a >= min_score:
+                    kept += 1
+                    weighted += a
+                    nonzero += v_nnz[m]
+                    row = v[m, h * d:(h + 1) * d]
+                    for j in range(d):
+                        target[j] += a * row[j]
+        stats[h, 0] = coincidences
+        stats[h, 1] = kept * d
+        stats[h, 2] = weighted * d
+        stats[h, 3] = nonzero
+    return stats.sum(axis=0)
