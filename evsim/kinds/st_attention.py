@@ -131,13 +131,13 @@ class STAttention(Kind):
         k, v = inputs[1], inputs[2]
         for s, (t, q, keys, values, stored) in enumerate(self._windows(inputs, state, as_int=True)):
             acc = np.zeros((n, width), dtype=np.int64)
-            coincidences, kept, weighted, nonzero = st_attention_kernels.windowed_attention(
+            coincidences, rows, synaptic, weighted = st_attention_kernels.windowed_attention(
                 q, keys, values, self.heads, plan["min_score"], acc)
             out[s] = acc * self.scale
             counts["attention_coincidences"][t] = coincidences
-            counts["synaptic_events"][t] = kept
+            counts["attention_row_additions"][t] = rows
+            counts["synaptic_events"][t] = counts["synaptic_events_nonzero"][t] = synaptic
             counts["weighted_synaptic_events"][t] = weighted
-            counts["synaptic_events_nonzero"][t] = nonzero
             counts["dense_synaptic_ops"][t] = counts["dense_macs"][t] = 2 * n * n * width * self.blocks(t)
             counts["memory_elements"][t] = 2 * n * width * (self.blocks(t) - 1)
             counts["memory_reads"][t] = stored
@@ -161,11 +161,13 @@ class STAttention(Kind):
                 qh, kh, vh = q[t][:, cols], keys[:, cols], values[:, cols]
                 scores = qh @ kh.T
                 kept = scores * (scores >= c)
-                totals += [(qh.sum(axis=0) * kh.sum(axis=0)).sum(), np.count_nonzero(kept) * d, kept.sum() * d,
-                           ((kept != 0) * np.count_nonzero(vh, axis=1)[None, :]).sum()]
-            for field, value in zip(("attention_coincidences", "synaptic_events", "weighted_synaptic_events",
-                                     "synaptic_events_nonzero"), totals):
+                v_nnz = np.count_nonzero(vh, axis=1)[None, :]
+                totals += [(qh.sum(axis=0) * kh.sum(axis=0)).sum(), np.count_nonzero(kept) * d,
+                           ((kept != 0) * v_nnz).sum(), (kept * v_nnz).sum()]
+            for field, value in zip(("attention_coincidences", "attention_row_additions", "synaptic_events",
+                                     "weighted_synaptic_events"), totals):
                 counts[field][t] = value
+            counts["synaptic_events_nonzero"][t] = counts["synaptic_events"][t]
             counts["dense_synaptic_ops"][t] = counts["dense_macs"][t] = 2 * n * n * width * (t - first + 1)
             counts["memory_elements"][t] = 2 * n * width * (t - first)
             counts["memory_reads"][t] = np.count_nonzero(k[first:t]) + np.count_nonzero(v[first:t])
@@ -174,7 +176,8 @@ class STAttention(Kind):
 
     def expected(self, facts, in_rates, out_rate, counts):
         """Independent spikes at rates r_q, r_k, r_v: a score ~ Binomial(d, r_q r_k); it is kept with
-        P(score ≥ c) and carries E[score; score ≥ c]; step t has min(t, w) + 1 blocks of N keys."""
+        P(score ≥ c) and carries E[score; score ≥ c]; a kept score meets r_v·d spikes of its V row;
+        step t has min(t, w) + 1 blocks of N keys."""
         rq, rk, rv = (r.events for r in in_rates)
         n, width = facts.in_shapes[0]
         d = width // self.heads
@@ -182,9 +185,9 @@ class STAttention(Kind):
         blocks = np.array([self.blocks(t) for t in range(facts.steps)], dtype=np.float64)
         pairs = self.heads * n * n * blocks
         counts["attention_coincidences"][:] = rq * rk * n * n * width * blocks
-        counts["synaptic_events"][:] = pairs * kept * d
-        counts["weighted_synaptic_events"][:] = pairs * mass * d
-        counts["synaptic_events_nonzero"][:] = pairs * kept * rv * d
+        counts["attention_row_additions"][:] = pairs * kept * d
+        counts["synaptic_events"][:] = counts["synaptic_events_nonzero"][:] = pairs * kept * rv * d
+        counts["weighted_synaptic_events"][:] = pairs * mass * rv * d
         counts["dense_synaptic_ops"][:] = counts["dense_macs"][:] = 2 * n * n * width * blocks
         counts["memory_elements"][:] = 2 * n * width * (blocks - 1)
         counts["memory_reads"][:] = (rk + rv) * n * width * (blocks - 1)

@@ -10,9 +10,9 @@ from numba import njit, prange
 def windowed_attention(q, k, v, heads, min_score, out):
     """out_h += M(Q_h K_hᵀ) V_h for integer spikes q [N, D] and k, v [M, D] (M = keys of the window),
     M(a) = a where a ≥ min_score, else 0. Per feature j every (q token, key row) pair spiking on it is
-    a coincidence adding 1 to a score; each kept score a scatters V's row (d additions, a times by
-    value). Returns, summed over heads: coincidences, kept scores × d, Σ kept a × d, and the kept
-    scores' nonzero V entries."""
+    a coincidence adding 1 to a score; each kept score a adds into its q token only where V's row has
+    spikes. Returns, summed over heads (as ``attention``): coincidences, kept scores × d (every row
+    dense), additions event by event Σ_kept nnz(V[m]), and the same weighted by a."""
     n_q, width = q.shape
     n_k = k.shape[0]
     d = width // heads
@@ -51,13 +51,13 @@ def windowed_attention(q, k, v, heads, min_score, out):
                 a = scores[n, m]
                 if a != 0 and a >= min_score:
                     kept += 1
-                    weighted += a
+                    weighted += a * v_nnz[m]
                     nonzero += v_nnz[m]
                     row = v[m, h * d:(h + 1) * d]
                     for j in range(d):
                         target[j] += a * row[j]
         stats[h, 0] = coincidences
         stats[h, 1] = kept * d
-        stats[h, 2] = weighted * d
-        stats[h, 3] = nonzero
+        stats[h, 2] = nonzero
+        stats[h, 3] = weighted
     return stats.sum(axis=0)

@@ -39,7 +39,7 @@ class NpyBatch:
     def __len__(self):
         return self.stop - self.start
 
-    def part(self, start: int, stop: int) -> "NpyBatch":
+    def part(self, start: int, stop: int) -> NpyBatch:
         return replace(self, start=self.start + start, stop=self.start + stop)
 
     def items(self):
@@ -72,7 +72,7 @@ class NpyFolder:
     def __len__(self):
         return len(self.names)
 
-    def part(self, start: int, stop: int) -> "NpyFolder":
+    def part(self, start: int, stop: int) -> NpyFolder:
         return NpyFolder(self.path, self.names[start:stop], self.offset + start)
 
     def items(self):
@@ -112,7 +112,7 @@ class DigitsInputs:
     def __len__(self):
         return self.stop - self.start
 
-    def part(self, start: int, stop: int) -> "DigitsInputs":
+    def part(self, start: int, stop: int) -> DigitsInputs:
         return DigitsInputs(self.start + start, self.start + stop)
 
     def items(self):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import uuid
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .fingerprint import file_sha256, spec_sha256
 from .store import Chunk, Store

@@ -52,7 +52,8 @@ def load_network(entry: SpecEntry, spec_sha256: str, weights_sha256: str | None)
     after checking that this worker sees the same files the sweep was planned with."""
     import evsim
 
-    from .fingerprint import file_sha256, spec_sha256 as spec_hash
+    from .fingerprint import file_sha256
+    from .fingerprint import spec_sha256 as spec_hash
     spec = evsim.load_spec(entry.spec)
     if spec_hash(spec) != spec_sha256:
         raise SweepError(f"spec '{entry.name}' differs from the one the sweep was planned with", file=entry.spec,
@@ -65,7 +66,7 @@ def load_network(entry: SpecEntry, spec_sha256: str, weights_sha256: str | None)
     return evsim.load(spec, evsim.synthetic_weights(spec, seed=entry.seed, target_rate=entry.synthetic_rate))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_profile(name: str):
     import energy
     return energy.load_profile(name)
