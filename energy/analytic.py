@@ -94,7 +94,8 @@ def propagate_rates(spec: Spec, declared: dict) -> dict:
         rates[INPUT_NAME] = declared.get(INPUT_NAME, declared.get("default"))
         if rates[INPUT_NAME] is None:
             raise ProfileError("event-frame input needs a declared rate", file=source, fix="add 'input: r' to the rates")
-    for name, layer in spec.layers.items():
+    # a cycle's delayed inputs are not known on the first pass (taken as analog); a second pass settles them
+    for name, layer in [item for _ in range(2 if spec.recurrent else 1) for item in spec.layers.items()]:
         if name in declared:
             rates[name] = declared[name]
         elif layer.firing_rate is not None:
@@ -105,7 +106,7 @@ def propagate_rates(spec: Spec, declared: dict) -> dict:
                                    fix="declare 'firing_rate:' in the spec, or a rate or a 'default' in the rates file")
             rates[name] = declared["default"]
         else:
-            rates[name] = layer.output_rate(spec.facts(name), [rates[i] for i in layer.inputs])
+            rates[name] = layer.output_rate(spec.facts(name), [rates.get(i, ANALOG_RATE) for i in layer.inputs])
     return rates
 
 

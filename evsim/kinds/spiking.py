@@ -2,7 +2,9 @@
 spec options are its ``Parameters`` fields (``kind: lif, tau: 2.0, v_threshold: 0.5``).
 
 Both engines drive the model's pure ``step`` over the layer's steps; the layer's state
-(any number of variables) carries over between calls. Counts: one neuron update per
+(any number of variables) carries over between calls. A model's ``PER_NEURON`` parameters may
+come per neuron from the weights file instead (``per_neuron: [tau, v_threshold]``: entries
+``<layer>.tau`` of the layer's output shape), as NIR stores them. Counts: one neuron update per
 neuron per step, and the output events (spikes) per step. Expected counts: updates as
 counted, spikes = declared rate × neurons.
 """
@@ -15,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import neurons
+from ..errors import EvsimError
 from ..spec.layer import BINARY, ShapeProblem
 from ..spec.registry import register
 from .base import Kind, per_step
@@ -27,19 +30,40 @@ class NeuronLayer(Kind):
     rate_is_declared: ClassVar[bool] = True
 
     def __post_init__(self):
+        per_neuron = getattr(self, "per_neuron", ())
+        allowed = getattr(self.model, "PER_NEURON", ())
+        if not isinstance(per_neuron, (list, tuple)) or any(name not in allowed for name in per_neuron):
+            raise ShapeProblem(f"'per_neuron' must list parameters of {', '.join(allowed) or 'none'}, got {per_neuron!r}")
+        self.per_neuron = tuple(per_neuron)
         try:
             self.model.check(self.parameters())
         except ValueError as err:
             raise ShapeProblem(str(err)) from None
 
-    def parameters(self):
-        return self.model.Parameters(**{name: getattr(self, name) for name in self.model.Parameters._fields})
+    def parameters(self, params=None, dtype=np.float64):
+        """The model's Parameters: spec options, per-neuron entries from ``params`` (weights)."""
+        values = {name: getattr(self, name) for name in self.model.Parameters._fields}
+        for name in getattr(self, "per_neuron", ()) if params is not None else ():
+            values[name] = np.asarray(params[name], dtype=dtype)
+        return self.model.Parameters(**values)
+
+    def parameter_shapes(self, in_shapes):
+        return {name: tuple(self.output_shape(in_shapes)) for name in getattr(self, "per_neuron", ())}
+
+    def initial_params(self, shapes, rng):
+        """Per-neuron parameters start at the spec's value."""
+        return {name: np.full(shape, float(getattr(self, name))) for name, shape in shapes.items()}
 
     def output_values(self, in_values):
         return self.model.OUTPUT_VALUES
 
     def prepare(self, params, dtype, facts, engine):
-        return {"params": self.parameters()}
+        p = self.parameters(params, dtype)
+        try:
+            self.model.check(p)
+        except ValueError as err:
+            raise EvsimError(f"per-neuron parameters: {err}", layer=facts.name, fix="fix the weights file") from None
+        return {"params": p}
 
     def dense(self, plan, inputs, state):
         x, p = inputs[0], plan["params"]
@@ -73,6 +97,8 @@ def neuron_kind(model) -> type:
     annotations = getattr(model.Parameters, "__annotations__", {})
     fields = [(name, annotations.get(name, "float"), dataclasses.field(default=defaults.get(name)))
               for name in model.Parameters._fields]
+    if getattr(model, "PER_NEURON", ()):
+        fields.append(("per_neuron", "object", dataclasses.field(default=())))
     class_name = "".join(part.capitalize() for part in model.NAME.split("_")) + "Layer"
     cls = dataclasses.make_dataclass(class_name, fields, bases=(NeuronLayer,),
                                      namespace={"kind": model.NAME, "model": model,

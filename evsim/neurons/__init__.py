@@ -13,6 +13,8 @@ A model module (or any object with these attributes) provides:
     twin(p) -> Twin       its Brian2 twin, as equations (no Brian2 import here)
     CROSSVAL              {case name: (Parameters, description)} that ``evsim crossval`` runs
     tie_input(p)          optional: the input that takes a neuron at rest exactly onto threshold
+    PER_NEURON            optional: the parameters a layer may take per neuron from its weights
+                          file (``per_neuron: [tau, v_threshold]`` in the spec; NIR stores arrays)
 
 Register with :func:`register` (``evsim.kinds.spiking`` also makes it a layer kind).
 """
@@ -64,9 +66,10 @@ def run(model, x, p):
     return outputs, model.State(**trace)
 
 
-def fire(h, v_threshold):
-    """S = Θ(H − V_th) with Θ(0) = 1 (SpikingJelly's Heaviside), in H's dtype."""
-    return (h >= v_threshold).astype(h.dtype)
+def fire(h, v_threshold, strict=False):
+    """S = Θ(H − V_th) with Θ(0) = 1 (SpikingJelly's Heaviside), in H's dtype; ``strict``:
+    Θ(0) = 0 (NIR, snnTorch and Norse fire on H > V_th)."""
+    return ((h > v_threshold) if strict else (h >= v_threshold)).astype(h.dtype)
 
 
 def reset(h, s, v_threshold, v_reset):
@@ -77,10 +80,11 @@ def reset(h, s, v_threshold, v_reset):
 
 
 def check_reset(p):
-    if p.v_reset is not None and not isinstance(p.v_reset, (int, float)):
+    if p.v_reset is not None and not isinstance(p.v_reset, (int, float, np.ndarray)):
         raise ValueError(f"'v_reset' must be a number or null (soft reset), got {p.v_reset!r}")
 
 
-from . import cuba_lif, integrate_fire, lca, lif  # noqa: E402  (the built-in models register themselves)
+from . import cuba_lif, integrate_fire, integrator, lca, leaky, leaky_integrator, lif, lif_euler, synaptic  # noqa: E402,I001  (the built-in models register themselves)
 
-__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca"]
+__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca",
+           "leaky", "synaptic", "lif_euler", "leaky_integrator", "integrator"]
