@@ -6,12 +6,12 @@ library meant it, so evsim runs the neuron the library ran; without it, NIR's de
 forward Euler with the given ``dt``:
 
     none          LIF → lif_euler (k = dt/τ), CubaLIF → cuba_lif (τ/dt steps, fires on v > θ),
-                  LI → li, IF → if (gain R dt, v > θ), I → integrator (gain R dt)
+                  LI → leaky_integrator, IF → if (gain R dt, v > θ), I → integrator (gain R dt)
     snntorch      dt = 10⁻⁴; LIF → leaky (β = 1 − dt/τ; snnTorch's R = τ/dt makes the input
                   gain 1), CubaLIF → synaptic (α = 1 − dt/τ_syn); reset by subtraction, one
                   step late (snnTorch's defaults; the file does not record the reset)
     norse         dt = 10⁻³; Norse writes τ = dt/τ_inv (dt·τ), so k = dt·τ_inv = dt²/τ;
-                  LIF (LIFBoxCell) → lif_euler, LI → li, IF (IAFCell: v += x) → if with gain R.
+                  LIF (LIFBoxCell) → lif_euler, LI → leaky_integrator, IF (IAFCell: v += x) → if with gain R.
                   Norse's LIFCell (exported as CubaLIF) is not supported.
     spikingjelly  dt = 10⁻⁴; LIF → lif (SpikingJelly's τ = τ_NIR/dt steps, decay_input, ≥, hard reset)
 

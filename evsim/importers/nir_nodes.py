@@ -70,6 +70,10 @@ class Translator:
         if shape is not None and len(shape) > 1 and shape[-1] != weight.shape[1] and int(np.prod(shape)) == weight.shape[1]:
             inputs = [(self.layers.add(f"{name}.flatten", "flatten", inputs, name), 0)]  # Norse writes no Flatten
             self.notes.append(f"inserted a flatten before '{name}' (its input is {list(shape)})")
+            shape = (int(np.prod(shape)),)
+        if shape is not None and shape[-1] != weight.shape[1]:
+            self.fail(name, f"weight {list(weight.shape)} takes {weight.shape[1]} features, its input has shape {list(shape)}",
+                      fix="check the edges into this node")
         options = {"out_features": int(weight.shape[0]), "bias": bias is not None}
         layer = self.layers.add(name, "linear", inputs, name, **options)
         self.layers.weights[layer] = {"weight": weight, **({"bias": np.asarray(bias, np.float64)} if bias is not None else {})}
@@ -134,6 +138,9 @@ class Translator:
     def neuron(self, name, kind, inputs, node, **values):
         """A neuron layer: values equal over the layer become options, others per-neuron weights."""
         shape = self.shape_of(inputs)
+        for key, value in vars(node).items():  # the file's own parameters first, under their NIR names
+            if key not in ("input_type", "output_type", "metadata") and np.ndim(value):
+                as_scalar_or_array(value, shape, key, name, self.file)
         options, arrays = {}, {}
         for key, value in values.items():
             if isinstance(value, (str, bool)) or value is None:
@@ -181,7 +188,7 @@ class Translator:
                            v_leak=node.v_leak, v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in, strict=True)
 
     def _LI(self, name, node, inputs):
-        return self.neuron(name, "li", inputs, node, dt_tau=self.euler_rate(node.tau), r=node.r, v_leak=node.v_leak)
+        return self.neuron(name, "leaky_integrator", inputs, node, dt_tau=self.euler_rate(node.tau), r=node.r, v_leak=node.v_leak)
 
     def _IF(self, name, node, inputs):
         gain = np.asarray(node.r, np.float64) * (1.0 if self.source == "norse" else self.dt)

@@ -1,4 +1,4 @@
-"""``li``: NIR's leaky integrator (no spikes; its output is the membrane), by forward Euler
+"""``leaky_integrator``: NIR's leaky integrator (no spikes; its output is the membrane), by forward Euler
 with step dt (Norse's ``LIBoxCell``).
 
     τ dv/dt = (v_leak − v) + R I;   k = dt/τ
@@ -14,7 +14,7 @@ import numpy as np
 from . import Twin, register
 from .lif_euler import check_rate
 
-NAME = "li"
+NAME = "leaky_integrator"
 OUTPUT_VALUES = "analog"
 PER_NEURON = ("dt_tau", "r", "v_leak")
 
@@ -47,6 +47,6 @@ def twin(p: Parameters) -> Twin:
                 {"tau": 1.0 / p.dt_tau}, {"v": p.v_leak}, "v", output="v")
 
 
-CROSSVAL = {"li": (Parameters(0.25, 1.5, 0.1), "NIR LI / Norse LIBox, dt/τ = 1/4, R = 1.5, v_leak = 0.1")}
+CROSSVAL = {"leaky-integrator": (Parameters(0.25, 1.5, 0.1), "NIR LI / Norse LIBox, dt/τ = 1/4, R = 1.5, v_leak = 0.1")}
 
 register(sys.modules[__name__])

@@ -415,7 +415,9 @@ class _SpecReader:
                      for n, layer in layers.items()}
         order = kahn(list(layers), undelayed, position)
         if len(order) < len(layers):
-            cycle = [n for n in layers if n not in order]
+            component = strongly_connected(list(layers), undelayed)
+            cycle = [n for n in layers if n not in order and (n in undelayed[n] or
+                                                              sum(c == component[n] for c in component.values()) > 1)]
             self.fail(f"the layers {cycle} form a cycle without a delay", line=lines[cycle[0]], layer=cycle[0],
                       fix="make one of them read an earlier layer, or write the edge that closes the cycle "
                           "{from: name, delay: 1}")
