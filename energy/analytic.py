@@ -50,7 +50,8 @@ def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) 
         rates[INPUT_NAME] = declared.get(INPUT_NAME, declared.get("default"))
         if rates[INPUT_NAME] is None:
             raise ProfileError("event-frame input needs a declared rate", file=source, fix="add 'input: r' to the rates")
-    for name, layer in spec.layers.items():
+    # a cycle's delayed inputs are not known on the first pass (taken as analog); a second pass settles them
+    for name, layer in [item for _ in range(2 if spec.recurrent else 1) for item in spec.layers.items()]:
         if name in declared:
             rates[name], provenance[name] = declared[name], "declared"
         elif layer.firing_rate is not None:
@@ -61,7 +62,7 @@ def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) 
                                    fix="declare 'firing_rate:' in the spec, or a rate or a 'default' in the rates file")
             rates[name], provenance[name] = declared["default"], "default"
         else:
-            rates[name] = layer.output_rate(spec.facts(name), [rates[i] for i in layer.inputs])
+            rates[name] = layer.output_rate(spec.facts(name), [rates.get(i, ANALOG_RATE) for i in layer.inputs])
             provenance[name] = f"{layer.kind}: {layer.rate_rule}"
     return rates
 

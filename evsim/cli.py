@@ -1,4 +1,4 @@
-"""The ``evsim`` command: info, run, energy, audit, crossval."""
+"""The ``evsim`` command: info, run, energy, audit, crossval, import, export."""
 from __future__ import annotations
 
 import argparse
@@ -150,6 +150,10 @@ def cmd_crossval(args):
 
 
 def cmd_import(args):
+    if args.family == "nir":
+        return cmd_import_nir(args)
+    if args.variant is None or args.heads is None:
+        raise EvsimError("importing a Spikformer checkpoint needs --variant and --heads")
     from .importers.spikformer import import_checkpoint
     spec, ignored = import_checkpoint(args.checkpoint, args.variant, args.heads, args.output, T=args.T,
                                       img_size=args.img_size, num_classes=args.num_classes)
@@ -158,6 +162,15 @@ def cmd_import(args):
     if ignored:
         shown = ", ".join(ignored[:4]) + (" …" if len(ignored) > 4 else "")
         print(f"note: ignored {len(ignored)} key(s) evsim has no use for — LayerNorms the official code builds but never calls, BatchNorm counters, the DVS pos_embed ({shown})")
+
+
+def cmd_import_nir(args):
+    from .importers.nir import import_nir
+    shape = [int(v) for v in args.input_shape.split(",")] if args.input_shape else None
+    _, _, notes = import_nir(args.checkpoint, args.output, dt=args.dt, source=args.source, T=args.T or 10, input_shape=shape)
+    print(f"wrote {Path(args.output) / 'model.yaml'} and {Path(args.output) / 'weights.safetensors'}")
+    for note in notes:
+        print(f"note: {note}")
 
 
 def cmd_export(args):
@@ -214,11 +227,15 @@ def build_parser():
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")
-    p.add_argument("family", choices=["spikformer"])
-    p.add_argument("checkpoint", help=".pth / .pth.tar state_dict")
-    p.add_argument("--variant", required=True, choices=list(VARIANTS))
-    p.add_argument("--heads", type=int, required=True, help="attention heads (not recoverable from tensor shapes)")
-    p.add_argument("--T", type=int, help="time steps (default: 4, DVS 16)")
+    p.add_argument("family", choices=["spikformer", "nir"])
+    p.add_argument("checkpoint", help=".pth / .pth.tar state_dict, or a .nir graph")
+    p.add_argument("--variant", choices=list(VARIANTS))
+    p.add_argument("--heads", type=int, help="attention heads (not recoverable from tensor shapes)")
+    p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --from library's)")
+    p.add_argument("--from", dest="source", choices=["snntorch", "norse", "spikingjelly"],
+                   help="nir: read the file in this exporting library's convention (dt, r, reset)")
+    p.add_argument("--input-shape", help="nir: per-step input shape, e.g. 2,34,34, where the graph leaves it unset")
+    p.add_argument("--T", type=int, help="time steps (default: 4, DVS 16; nir: 10)")
     p.add_argument("--img-size", type=int, help="input height = width (default: 32, 224, DVS 128)")
     p.add_argument("--num-classes", type=int, help="check the head against this")
     p.add_argument("-o", "--output", required=True, help="output folder for model.yaml and weights.safetensors")

@@ -76,7 +76,7 @@ def run_twin(model, params, inputs):
                            namespace=namespace)
     for name, value in {**per_neuron, **twin.initial}.items():
         setattr(group, name, value)
-    recorded = [twin.monitor] + ([twin.output] if twin.output else [])
+    recorded = list(dict.fromkeys([twin.monitor] + ([twin.output] if twin.output else [])))
     trace = b2.StateMonitor(group, recorded, record=True, when="end")
     objects = [group, trace]
     if twin.threshold:

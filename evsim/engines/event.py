@@ -5,8 +5,8 @@ counts recorded as it goes (each kind's ``event`` facet).
 
 A feed-forward spec runs layer-major: a layer takes all T steps of its input in one call
 (every event of step t reaches its targets at step t, as in the step-major order, so the
-spikes are the same). Spikes and outputs equal the dense engine's (float64: identical
-spikes; see tests/test_event_engine.py for float32).
+spikes are the same); the layers of a cycle run step-major (``walk.step_major``). Spikes and outputs equal the
+dense engine's (float64: identical spikes; see tests/test_event_engine.py for float32).
 """
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from .walk import finish, walk
 def run(plan, x):
     stats = {}
 
-    def step(name, layer, inputs):
+    def step(name, layer, inputs, state, steps):
         facts = plan.facts[name]
-        s = LayerStats.for_layer(facts, layer.kind, plan.weights[name])
+        if name not in stats:
+            stats[name] = LayerStats.for_layer(facts, layer.kind, plan.weights[name])
+        counts = stats[name].counts
         if layer.counted:
-            record_inputs(inputs, facts.in_values, s.counts)
-        out = layer.event(plan.layers[name], inputs, {}, s.counts, slice(0, inputs[0].shape[0]))
-        if layer.counted:
-            stats[name] = s
-        return out
+            record_inputs(inputs, facts.in_values, counts, steps)
+        return layer.event(plan.layers[name], inputs, state, counts, steps)
 
     outputs, spikes, activity = walk(plan, x, step)
-    return finish(plan, outputs, spikes, stats, activity)
+    counted = {name: s for name, s in stats.items() if plan.spec.layers[name].counted}
+    return finish(plan, outputs, spikes, counted, activity)

@@ -1,51 +1,112 @@
 """The one loop every engine runs: layers in topological order, each over all its steps
-(layer-major, valid because a spec is feed-forward), tensors freed once spent.
+(layer-major), tensors freed once spent; the layers of a cycle (a recurrent group of the
+spec, closed by a delayed edge) run step-major, all of them one step at a time.
+
+Both orders give the same result because a kind gives the same output called once over S
+steps or S times over one step with the same ``state`` dict (``evsim/kinds/base.py``). A
+delayed input ``{from: p, delay: d}`` is p's output shifted by d steps (zeros for t < d).
 
 Engines differ only in the step they call per layer (a kind's ``dense`` or ``event``
 facet); they never branch on a kind's name.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..spec import INPUT_NAME
 from ..stats import output_rate
 from .run import Run, encode
 
 
-def last_uses(spec) -> dict:
-    """{layer: the last layer that reads it} — to free tensors as soon as they are spent."""
+def units(spec) -> list[tuple]:
+    """The order of execution: each layer alone, or a recurrent group as one unit."""
+    grouped = {name: group for group in spec.recurrent for name in group}
+    out = []
+    for name in spec.layers:
+        group = grouped.get(name, (name,))
+        if group[0] == name:
+            out.append(group)
+    return out
+
+
+def last_uses(spec, order) -> dict:
+    """{layer: index of the last unit that reads it} — to free tensors as soon as they are spent."""
     last = {}
-    for name, layer in spec.layers.items():
-        for ref in layer.inputs:
-            last[ref] = name
+    for k, unit in enumerate(order):
+        for name in unit:
+            for ref in spec.layers[name].inputs:
+                last[ref] = k
     return last
 
 
-def walk(plan, x, step, before=None) -> tuple[dict, dict, dict]:
-    """Run ``step(name, layer, inputs) -> output`` for every layer; returns (outputs still
-    held, spikes of every spiking layer, measured (elements, events, spikes) of every output).
-    ``before(name, inputs)`` is called before each layer (synthetic-weight calibration
-    adjusts BatchNorm shifts there)."""
+def shifted(x, delay):
+    """x delayed by ``delay`` steps along the leading axis, zeros first."""
+    out = np.zeros_like(x)
+    if delay < x.shape[0]:
+        out[delay:] = x[:x.shape[0] - delay]
+    return out
+
+
+def walk(plan, x, step, before=None, done=None) -> tuple[dict, dict, dict]:
+    """Run ``step(name, layer, inputs, state, steps) -> output`` for every layer; returns
+    (outputs still held, spikes of every spiking layer, measured (elements, events, spikes)
+    of every output). ``before(name, inputs)`` is called
+    before each layer that runs layer-major (synthetic-weight calibration adjusts BatchNorm
+    shifts there); ``done(name, layer, inputs, output)`` after each layer with all its steps
+    (the dense engine's brute-force counts)."""
     spec = plan.spec
     outputs = {INPUT_NAME: encode(spec, x, plan.dtype)}
     spikes = {}
     activity = {INPUT_NAME: output_rate(outputs[INPUT_NAME], spec.input.values)}
-    last = last_uses(spec)
-    for name, layer in spec.layers.items():
-        if name in plan.fused:  # folded into its producer: the producer's output is already normalised
-            outputs[name] = outputs[plan.fused[name]]
-            activity[name] = activity[plan.fused[name]]
+    order = units(spec)
+    last = last_uses(spec, order)
+    for k, unit in enumerate(order):
+        if len(unit) == 1 and unit[0] not in spec.recurrent_members:
+            name = unit[0]
+            layer = spec.layers[name]
+            if name in plan.fused:  # folded into its producer: the producer's output is already normalised
+                outputs[name] = outputs[plan.fused[name]]
+            else:
+                inputs = [shifted(outputs[r], layer.delay(i)) if layer.delay(i) else outputs[r]
+                          for i, r in enumerate(layer.inputs)]
+                if before is not None:
+                    before(name, inputs)
+                outputs[name] = step(name, layer, inputs, {}, slice(0, inputs[0].shape[0]))
+                if done is not None:
+                    done(name, layer, inputs, outputs[name])
         else:
-            inputs = [outputs[i] for i in layer.inputs]
-            if before is not None:
-                before(name, inputs)
-            outputs[name] = step(name, layer, inputs)
-            activity[name] = output_rate(outputs[name], spec.values[name])
-            if layer.spiking:
+            step_major(plan, unit, outputs, step, done)
+        for name in unit:
+            if spec.layers[name].spiking and name not in plan.fused:
                 spikes[name] = outputs[name]
-        for ref in layer.inputs:
-            if last.get(ref) == name and ref != spec.output:  # a folded layer keeps its alias alive
+            activity[name] = (activity[plan.fused[name]] if name in plan.fused
+                              else output_rate(outputs[name], spec.values[name]))
+        for ref in [r for name in unit for r in spec.layers[name].inputs]:
+            if last.get(ref) == k and ref != spec.output:  # a folded layer keeps its alias alive
                 outputs.pop(ref, None)
     return outputs, spikes, activity
+
+
+def step_major(plan, group, outputs, step, done) -> None:
+    """Run a recurrent group one step at a time: at step t every layer reads its undelayed
+    inputs at t and its delayed inputs at t − d."""
+    spec = plan.spec
+    T = spec.input.T
+    for name in group:
+        outputs[name] = np.zeros((T, *spec.shapes[name]), dtype=plan.dtype)
+    states = {name: {} for name in group}
+    for t in range(T):
+        for name in group:
+            layer = spec.layers[name]
+            inputs = []
+            for i, ref in enumerate(layer.inputs):
+                source, d = outputs[ref], layer.delay(i)
+                inputs.append(source[t - d:t - d + 1] if t >= d else np.zeros_like(source[:1]))
+            outputs[name][t] = step(name, layer, inputs, states[name], slice(t, t + 1))[0]
+    if done is not None:
+        for name in group:
+            layer = spec.layers[name]
+            done(name, layer, [shifted(outputs[r], layer.delay(i)) for i, r in enumerate(layer.inputs)], outputs[name])
 
 
 def finish(plan, outputs, spikes, stats, activity) -> Run:

@@ -3,8 +3,27 @@
 Importing this package registers the built-in kinds with ``evsim.spec.registry``; a new
 kind is one more module here (or anywhere: ``@register`` on a :class:`Kind` subclass).
 """
-from . import add, attention, batchnorm, conv2d, conv2d_multiscale, flatten, linear, maxpool2d, mean_time, mean_tokens, spiking, sssa, st_attention, tokens
+from . import (
+               add,
+               attention,
+               batchnorm,
+               conv2d,
+               conv2d_multiscale,
+               flatten,
+               linear,
+               maxpool2d,
+               mean_time,
+               mean_tokens,
+               pool2d,
+               scale,
+               spiking,
+               sssa,
+               st_attention,
+               threshold,
+               tokens,
+)
 from .base import Kind, Passive
 
-__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "linear", "maxpool2d",
-           "mean_time", "mean_tokens", "spiking", "sssa", "st_attention", "tokens"]
+__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "linear",
+           "maxpool2d", "mean_time", "mean_tokens", "pool2d", "scale", "spiking", "sssa", "st_attention", "threshold",
+           "tokens"]

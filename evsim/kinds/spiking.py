@@ -5,7 +5,9 @@ file (``<layer>.w`` for PLIF), shaped by ``learned_shapes`` and put into ``Param
 ``prepare`` — so ``step`` sees them like any other parameter.
 
 Both engines drive the model's pure ``step`` over the layer's steps; the layer's state
-(any number of variables) carries over between calls. Counts: one neuron update per
+(any number of variables) carries over between calls. A model's ``PER_NEURON`` parameters may
+come per neuron from the weights file instead (``per_neuron: [tau, v_threshold]``: entries
+``<layer>.tau`` of the layer's output shape), as NIR stores them. Counts: one neuron update per
 neuron per step, and the output events (spikes) per step. Expected counts: updates as
 counted, spikes = declared rate × neurons.
 """
@@ -32,33 +34,52 @@ class NeuronLayer(Kind):
     rate_rule: ClassVar[str] = "declared (a firing rate, or the default)"
 
     def __post_init__(self):
+        per_neuron = getattr(self, "per_neuron", ())
+        allowed = getattr(self.model, "PER_NEURON", ())
+        if not isinstance(per_neuron, (list, tuple)) or any(name not in allowed for name in per_neuron):
+            raise ShapeProblem(f"'per_neuron' must list parameters of {', '.join(allowed) or 'none'}, got {per_neuron!r}")
+        self.per_neuron = tuple(per_neuron)
         try:
             self.model.check(self.parameters())
         except ValueError as err:
             raise ShapeProblem(str(err)) from None
 
-    def parameters(self):
-        """The spec's options as ``Parameters`` (learned fields at their defaults)."""
-        return self.model.Parameters(**{name: getattr(self, name) for name in self.model.Parameters._fields
-                                        if name not in learned(self.model)})
+    def parameters(self, params=None, dtype=np.float64):
+        """The model's Parameters: spec options; learned fields and per-neuron entries from
+        ``params`` (the layer's weights) when given, else learned fields at their defaults."""
+        values = {name: getattr(self, name) for name in self.model.Parameters._fields if name not in learned(self.model)}
+        if params is not None:
+            for name in (*learned(self.model), *getattr(self, "per_neuron", ())):
+                values[name] = np.asarray(params[name], dtype=dtype)
+        return self.model.Parameters(**values)
 
     def output_values(self, in_values):
         return self.model.OUTPUT_VALUES
 
     def parameter_shapes(self, in_shapes):
-        return self.model.learned_shapes(self.parameters(), in_shapes[0]) if learned(self.model) else {}
+        """Learned parameters (the model's ``learned_shapes``) and per-neuron ones (the layer's shape)."""
+        shapes = self.model.learned_shapes(self.parameters(), in_shapes[0]) if learned(self.model) else {}
+        shapes.update({name: tuple(self.output_shape(in_shapes)) for name in getattr(self, "per_neuron", ())})
+        return shapes
 
     def initial_params(self, shapes, rng):
-        return self.model.initial_learned(self.parameters(), shapes, rng) if shapes else {}
+        """Learned parameters at the model's initial values; per-neuron ones at the spec's value."""
+        own = {k: v for k, v in shapes.items() if k in learned(self.model)}
+        values = self.model.initial_learned(self.parameters(), own, rng) if own else {}
+        values.update({name: np.full(shape, float(getattr(self, name))) for name, shape in shapes.items() if name not in own})
+        return values
 
     def prepare(self, params, dtype, facts, engine):
-        """``Parameters`` with the learned fields taken from the weights (cast to the run's dtype)."""
-        names = learned(self.model)
-        missing = [n for n in names if n not in params]
+        missing = [n for n in learned(self.model) if n not in params]
         if missing:
             raise EvsimError(f"neuron layer '{self.name}' has no learned {', '.join(missing)}", file=self.origin,
                              fix="load weights that hold them (evsim.synthetic_weights draws initial values)")
-        return {"params": self.parameters()._replace(**{n: np.asarray(params[n], dtype=dtype) for n in names})}
+        p = self.parameters(params, dtype)
+        try:
+            self.model.check(p)
+        except ValueError as err:
+            raise EvsimError(f"per-neuron parameters: {err}", layer=self.name, fix="fix the weights file") from None
+        return {"params": p}
 
     def dense(self, plan, inputs, state):
         x, p = inputs[0], plan["params"]
@@ -97,6 +118,8 @@ def neuron_kind(model) -> type:
     annotations = getattr(model.Parameters, "__annotations__", {})
     fields = [(name, annotations.get(name, "float"), dataclasses.field(default=defaults.get(name)))
               for name in model.Parameters._fields if name not in learned(model)]
+    if getattr(model, "PER_NEURON", ()):
+        fields.append(("per_neuron", "object", dataclasses.field(default=())))
     class_name = "".join(part.capitalize() for part in model.NAME.split("_")) + "Layer"
     cls = dataclasses.make_dataclass(class_name, fields, bases=(NeuronLayer,),
                                      namespace={"kind": model.NAME, "model": model,

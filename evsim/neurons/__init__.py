@@ -18,6 +18,8 @@ A model module (or any object with these attributes) provides:
                           in the spec (e.g. PLIF's ``w``); then also
     learned_shapes(p, shape) -> {name: shape}   their shapes for a layer of neurons of that shape
     initial_learned(p, shapes, rng) -> {name: array}   values for synthetic networks
+    PER_NEURON            optional: the parameters a layer may take per neuron from its weights
+                          file (``per_neuron: [tau, v_threshold]`` in the spec; NIR stores arrays)
 
 Register with :func:`register` (``evsim.kinds.spiking`` also makes it a layer kind).
 """
@@ -71,9 +73,10 @@ def run(model, x, p):
     return outputs, model.State(**trace)
 
 
-def fire(h, v_threshold):
-    """S = Θ(H − V_th) with Θ(0) = 1 (SpikingJelly's Heaviside), in H's dtype."""
-    return (h >= v_threshold).astype(h.dtype)
+def fire(h, v_threshold, strict=False):
+    """S = Θ(H − V_th) with Θ(0) = 1 (SpikingJelly's Heaviside), in H's dtype; ``strict``:
+    Θ(0) = 0 (NIR, snnTorch and Norse fire on H > V_th)."""
+    return ((h > v_threshold) if strict else (h >= v_threshold)).astype(h.dtype)
 
 
 def reset(h, s, v_threshold, v_reset):
@@ -84,10 +87,12 @@ def reset(h, s, v_threshold, v_reset):
 
 
 def check_reset(p):
-    if p.v_reset is not None and not isinstance(p.v_reset, (int, float)):
+    if p.v_reset is not None and not isinstance(p.v_reset, (int, float, np.ndarray)):
         raise ValueError(f"'v_reset' must be a number or null (soft reset), got {p.v_reset!r}")
 
 
-from . import cuba_lif, integrate_fire, lca, lif, plif, saccadic  # noqa: E402  (the built-in models register themselves)
+from . import (cuba_lif, integrate_fire, integrator, lca, leaky, leaky_integrator, lif, lif_euler,  # noqa: E402,I001
+               plif, saccadic, synaptic)  # the built-in models register themselves
 
-__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca", "plif", "saccadic"]
+__all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca",
+           "leaky", "synaptic", "lif_euler", "leaky_integrator", "integrator", "plif", "saccadic"]

@@ -5,6 +5,11 @@ layer's producers; by default a layer reads the layer written before it, and the
 reads the network input, called ``input``. ``templates`` hold reusable layer lists that
 ``{use: T, name: block, repeat: N}`` expands with names ``block.0.x``, ``block.1.x``...;
 inside a template ``$in`` is the caller's input and local names are prefixed.
+
+An input written ``{from: name, delay: d}`` (d ≥ 1) reads ``name``'s output of d steps
+before. Such an edge may close a cycle (a recurrent layer: lif → w_rec → {from: w_rec,
+delay: 1} into the sum before lif); the layers of a cycle form a *recurrent group* that the
+engines run step by step. A cycle without a delayed edge is an error.
 """
 from __future__ import annotations
 
@@ -56,6 +61,11 @@ class Spec:
     lines: dict = field(default_factory=dict)  # name -> line in layers_path
     layers_path: str = ""  # the file the layers were written in (a base file for 'extends')
     source: str = ""
+    recurrent: list = field(default_factory=list)  # groups of layers on a cycle (tuples, in order)
+
+    @cached_property
+    def recurrent_members(self) -> set:
+        return {name for group in self.recurrent for name in group}
 
     def in_shapes(self, name) -> list[tuple]:
         return [self.shapes[i] for i in self.layers[name].inputs]
@@ -219,9 +229,9 @@ class _SpecReader:
         output = root.get("output", list(layers)[-1])
         if output not in layers:
             self.fail(f"output '{output}' is not a layer", line=root.line_of("output"))
-        order = self._topological_order(layers, lines)
+        order, groups = self._topological_order(layers, lines)
         layers = {n: layers[n] for n in order}
-        spec = self._infer(input_spec, root, layers, lines, output)
+        spec = self._infer(input_spec, root, layers, lines, output, groups)
         spec.path, spec.layers_path = spec_path, self.path
         spec.source = str(root.get("source", ""))
         if "name" not in root:
@@ -355,9 +365,10 @@ class _SpecReader:
         if "input" in entry and "inputs" in entry:
             self.fail("give 'input' or 'inputs', not both", line=line, layer=name)
         refs = entry.get("inputs", entry.get("input", previous))
-        refs = [refs] if isinstance(refs, str) else refs
-        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        refs = [refs] if isinstance(refs, (str, dict)) else refs
+        if not isinstance(refs, list) or not all(isinstance(r, (str, dict)) for r in refs):
             self.fail(f"'inputs' must be a layer name or a list of names, got {refs!r}", line=line, layer=name)
+        refs, delays = zip(*(self._delayed_ref(r, line, name) for r in refs))
         inputs = tuple(self._resolve(r, prefix, local_names or set(), caller_input) for r in refs)
         arity = cls.arity
         if (arity is None and len(inputs) < 2) or (arity is not None and len(inputs) != arity):
@@ -371,49 +382,90 @@ class _SpecReader:
         try:
             for key, value in kwargs.items():
                 cls.check_option(key, value)
-            layer = cls(name=name, inputs=inputs, origin=origin, firing_rate=rate, **kwargs)
+            layer = cls(name=name, inputs=inputs, origin=origin, firing_rate=rate,
+                        delays=delays if any(delays) else (), **kwargs)
         except ShapeProblem as err:
             self.fail(str(err), line=line, layer=name, fix=err.fix)
         layers[name] = layer
         lines[name] = line
         return name
 
+    def _delayed_ref(self, ref, line, layer) -> tuple[str, int]:
+        """``name`` → (name, 0); ``{from: name, delay: d}`` → (name, d)."""
+        if isinstance(ref, str):
+            return ref, 0
+        delay = ref.get("delay")
+        if set(ref) != {"from", "delay"} or not isinstance(ref["from"], str) or isinstance(delay, bool) \
+                or not isinstance(delay, int) or delay < 1:
+            self.fail(f"a delayed input is written {{from: name, delay: steps ≥ 1}}, got {dict(ref)!r}", line=line, layer=layer)
+        return ref["from"], delay
+
     def _topological_order(self, layers, lines):
+        """Layers in dependency order, file order where free; the layers of each cycle (its
+        strongly connected component) contiguous and ordered by their undelayed edges.
+        Returns (order, recurrent groups)."""
         for name, layer in layers.items():
             for ref in layer.inputs:
                 if ref != INPUT_NAME and ref not in layers:
                     close = difflib.get_close_matches(ref, list(layers), n=1)
                     self.fail(f"input '{ref}' is not a layer", line=lines[name], layer=name,
                               fix=f"did you mean '{close[0]}'?" if close else "name an earlier layer or 'input'")
-        indegree = {n: sum(r != INPUT_NAME for r in layer.inputs) for n, layer in layers.items()}
-        consumers = {n: [] for n in layers}
-        for name, layer in layers.items():
-            for ref in layer.inputs:
-                if ref != INPUT_NAME:
-                    consumers[ref].append(name)
         position = {n: i for i, n in enumerate(layers)}
-        ready = [(position[n], n) for n in layers if indegree[n] == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:  # Kahn's algorithm, taking the earliest-written ready layer: file order where possible
-            _, name = heapq.heappop(ready)
-            order.append(name)
-            for c in consumers[name]:
-                indegree[c] -= 1
-                if indegree[c] == 0:
-                    heapq.heappush(ready, (position[c], c))
+        undelayed = {n: [r for i, r in enumerate(layer.inputs) if r != INPUT_NAME and not layer.delay(i)]
+                     for n, layer in layers.items()}
+        order = kahn(list(layers), undelayed, position)
         if len(order) < len(layers):
-            cycle = [n for n in layers if n not in order]
-            self.fail(f"the layers {cycle} form a cycle", line=lines[cycle[0]], layer=cycle[0],
-                      fix="a spec is feed-forward: make one of them read an earlier layer")
-        return order
+            component = strongly_connected(list(layers), undelayed)
+            cycle = [n for n in layers if n not in order and (n in undelayed[n] or
+                                                              sum(c == component[n] for c in component.values()) > 1)]
+            self.fail(f"the layers {cycle} form a cycle without a delay", line=lines[cycle[0]], layer=cycle[0],
+                      fix="make one of them read an earlier layer, or write the edge that closes the cycle "
+                          "{from: name, delay: 1}")
+        every = {n: [r for r in layer.inputs if r != INPUT_NAME] for n, layer in layers.items()}
+        component = strongly_connected(list(layers), every)
+        groups = {}
+        for name in order:
+            groups.setdefault(component[name], []).append(name)
+        recurrent = [tuple(g) for g in groups.values() if len(g) > 1 or g[0] in every[g[0]]]
+        for group in recurrent:
+            static = [n for n in group if layers[n].static]
+            if static:
+                self.fail("a layer that averages over time cannot sit on a cycle", line=lines[static[0]], layer=static[0])
+        # the components in dependency order (earliest-written first), each one's layers kept together
+        first = {c: min(position[n] for n in g) for c, g in groups.items()}
+        deps = {c: sorted({component[r] for n in g for r in every[n]} - {c}) for c, g in groups.items()}
+        return [n for c in kahn(list(groups), deps, first) for n in groups[c]], recurrent
 
-    def _infer(self, input_spec, root, layers, lines, output) -> Spec:
+    def _infer(self, input_spec, root, layers, lines, output, recurrent=()) -> Spec:
+        """Shapes and value kinds in order. A delayed input from a layer not yet inferred
+        (the edge that closes a cycle) is taken to have the shape of the layer's first other
+        input; the cycle is then inferred again with the real shapes until nothing changes,
+        and a guess that was wrong is reported."""
         shapes = {INPUT_NAME: input_spec.shape}
         values = {INPUT_NAME: input_spec.values}
         static = set()
-        for name, layer in layers.items():
-            in_shapes = [shapes[i] for i in layer.inputs]
+        closing = {group[-1]: group for group in recurrent}
+        for name in layers:
+            self._infer_layers({name: layers[name]}, lines, shapes, values, static)
+            for _ in range(3 if name in closing else 0):  # value kinds settle in ≤ 2 more passes
+                before = {n: (shapes[n], values[n]) for n in closing[name]}
+                self._infer_layers({n: layers[n] for n in closing[name]}, lines, shapes, values, static)
+                if before == {n: (shapes[n], values[n]) for n in closing[name]}:
+                    break
+        return Spec(path=self.path, name=str(root.get("name", Path(self.path).stem)),
+                    description=str(root.get("description", "")), input=input_spec, layers=layers,
+                    shapes=shapes, values=values, static=static, output=output, lines=lines, recurrent=list(recurrent))
+
+    def _guess(self, layer, shapes, name, lines):
+        known = [shapes[r] for i, r in enumerate(layer.inputs) if r in shapes and not layer.delay(i)]
+        if not known:
+            self.fail("reads only delayed inputs from layers after it, so its shape cannot be inferred", line=lines[name],
+                      layer=name, fix="give it an undelayed input as well (e.g. add the delayed one to it)")
+        return known[0]
+
+    def _infer_layers(self, todo, lines, shapes, values, static):
+        for name, layer in todo.items():
+            in_shapes = [shapes[i] if i in shapes else self._guess(layer, shapes, name, lines) for i in layer.inputs]
             try:
                 shape = tuple(layer.output_shape(in_shapes))
             except ShapeProblem as err:
@@ -422,12 +474,75 @@ class _SpecReader:
             if math.prod(shape) > MAX_ELEMENTS_PER_STEP:
                 self.fail(f"output of {math.prod(shape):,} elements per step is absurdly large", line=lines[name],
                           layer=name, fix="check the sizes")
+            if name in shapes and shapes[name] != shape:
+                self.fail(f"its output shape {list(shape)} on a second pass around its cycle differs from "
+                          f"{list(shapes[name])} on the first", line=lines[name], layer=name,
+                          fix="a delayed input must have the shape of the layer's other inputs")
             shapes[name] = shape
-            values[name] = layer.output_values([values[i] for i in layer.inputs])
+            values[name] = layer.output_values([values.get(i, ANALOG) for i in layer.inputs])
             if layer.static or any(i in static for i in layer.inputs):
                 if not layer.static and not all(i in static for i in layer.inputs):
                     self.fail("mixes per-step inputs with inputs averaged over time", line=lines[name], layer=name)
                 static.add(name)
-        return Spec(path=self.path, name=str(root.get("name", Path(self.path).stem)),
-                    description=str(root.get("description", "")), input=input_spec, layers=layers,
-                    shapes=shapes, values=values, static=static, output=output, lines=lines)
+
+
+def kahn(nodes: list, producers: dict, position: dict) -> list:
+    """Kahn's algorithm over {node: its producers}, taking the ready node of lowest
+    ``position`` first (file order where the graph leaves a choice); nodes on a cycle are left out."""
+    indegree = {n: len(producers[n]) for n in nodes}
+    consumers = {n: [] for n in nodes}
+    for n in nodes:
+        for p in producers[n]:
+            consumers[p].append(n)
+    ready = [(position[n], n) for n in nodes if indegree[n] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for c in consumers[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                heapq.heappush(ready, (position[c], c))
+    return order
+
+
+def strongly_connected(nodes: list, producers: dict) -> dict:
+    """{node: component id} by Tarjan's algorithm (iterative), over edges producer → node."""
+    index, low, component, stack, on_stack = {}, {}, {}, [], set()
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(producers[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            advanced = False
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(producers[nxt])))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component[member] = node
+                    if member == node:
+                        break
+    return component

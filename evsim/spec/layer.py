@@ -70,13 +70,16 @@ class LayerFacts:
 
 @dataclass
 class Layer:
-    """Common fields: ``name``, ``inputs`` (producer names), where it was written, and an
-    optional declared firing rate of its output (spikes per neuron per step) for analytic energy."""
+    """Common fields: ``name``, ``inputs`` (producer names), where it was written, an optional
+    declared firing rate of its output (spikes per neuron per step) for analytic energy, and
+    ``delays``: an input written ``{from: name, delay: d}`` reads that producer's output of d
+    steps before (zeros for t < d) — the edge that may close a cycle (a recurrent layer)."""
 
     name: str
     inputs: tuple
     origin: str = ""
     firing_rate: float | None = None
+    delays: tuple = ()     # per input: read the producer's output of d steps before (0: the same step)
 
     kind: ClassVar[str] = ""
     arity: ClassVar[int | None] = 1   # None: two or more inputs
@@ -106,6 +109,10 @@ class Layer:
     def ann_macs(self, in_shapes: list[tuple], out_shape: tuple) -> int:
         """MACs of the same layer in an ANN of the same shapes (one pass)."""
         return self.dense_ops(in_shapes, out_shape)
+
+    def delay(self, i: int) -> int:
+        """Steps by which input ``i`` is delayed (``{from: name, delay: d}`` in the spec)."""
+        return self.delays[i] if self.delays else 0
 
     @classmethod
     def options(cls) -> list[str]:

@@ -1,0 +1,245 @@
+"""NIR graphs (github.com/neuromorphs/NIR) → an evsim spec and weights file.
+
+NIR states each neuron as continuous equations; every library discretises them its own way
+and writes its own convention into the file. ``source`` (``--from``) reads a file as that
+library meant it, so evsim runs the neuron the library ran; without it, NIR's definition by
+forward Euler with the given ``dt``:
+
+    none          LIF → lif_euler (k = dt/τ), CubaLIF → cuba_lif (τ/dt steps, fires on v > θ),
+                  LI → leaky_integrator, IF → if (gain R dt, v > θ), I → integrator (gain R dt)
+    snntorch      dt = 10⁻⁴; LIF → leaky (β = 1 − dt/τ; snnTorch's R = τ/dt makes the input
+                  gain 1), CubaLIF → synaptic (α = 1 − dt/τ_syn); reset by subtraction, one
+                  step late (snnTorch's defaults; the file does not record the reset)
+    norse         dt = 10⁻³; Norse writes τ = dt/τ_inv (dt·τ), so k = dt·τ_inv = dt²/τ;
+                  LIF (LIFBoxCell) → lif_euler, LI → leaky_integrator, IF (IAFCell: v += x) → if with gain R.
+                  Norse's LIFCell (exported as CubaLIF) is not supported.
+    spikingjelly  dt = 10⁻⁴; LIF → lif (SpikingJelly's τ = τ_NIR/dt steps, decay_input, ≥, hard reset)
+
+Subgraphs are flattened (names ``outer.inner``); a node with several inputs gets an ``add``
+before it (``<node>.in``); an edge that closes a cycle reads its producer one step late
+(``{from: p, delay: 1}``), as a recurrent layer does; a Delay node delays its edges by
+delay/dt steps; an Affine/Linear whose input is an image gets the Flatten that Norse omits.
+Parameters equal over the layer become spec options, others per-neuron weights.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EvsimError
+from ..spec.registry import kinds
+
+SOURCES = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+
+
+class NIRError(EvsimError):
+    """A NIR graph evsim cannot run: names the node and what to do."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:
+        raise NIRError("reading NIR graphs needs the 'nir' package", fix="pip install 'evsim[interop]'") from None
+    return nir
+
+
+@dataclass
+class Layers:
+    """The spec being written: layer entries, their per-step shapes and their weights."""
+
+    file: str
+    entries: list = field(default_factory=list)
+    shapes: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+
+    def add(self, name, kind, inputs, node, **options):
+        """Append a layer; its output shape from the kind's own shape facet."""
+        refs = [r if not d else {"from": r, "delay": d} for r, d in inputs]
+        known = [self.shapes[r] for r, _ in inputs if r in self.shapes]  # a cycle's delayed input: as the others
+        in_shapes = [self.shapes.get(r, known[0] if known else None) for r, _ in inputs]
+        cls = kinds()[kind]
+        try:
+            layer = cls(name=name, inputs=tuple(r for r, _ in inputs), **options)
+            self.shapes[name] = tuple(layer.output_shape(in_shapes))
+        except ValueError as err:  # ShapeProblem
+            raise NIRError(f"{err}", file=self.file, layer=node, fix="check the node's parameters and its inputs' shapes") from None
+        self.entries.append({"name": name, "kind": kind, "inputs": refs, **options})
+        return name
+
+
+def flatten_graph(graph, nir, prefix=""):
+    """(nodes, edges) with every subgraph's nodes inlined under ``prefix``; a subgraph's Input
+    and Output nodes stay as pass-throughs (named ``sub.input``, ``sub.output``)."""
+    nodes, edges = {}, []
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            inner_nodes, inner_edges = flatten_graph(node, nir, full + ".")
+            nodes.update(inner_nodes)
+            edges += inner_edges
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        a, b = _port(graph, a, prefix, nir, "output"), _port(graph, b, prefix, nir, "input")
+        edges.append((a, b))
+    return nodes, edges
+
+
+def _port(graph, name, prefix, nir, which):
+    """An edge end naming a subgraph means that subgraph's Input (or Output) node."""
+    base = name.split(".")[0] if name not in graph.nodes else name
+    node = graph.nodes.get(base)
+    if isinstance(node, nir.NIRGraph):
+        kind = nir.Input if which == "input" else nir.Output
+        ports = [n for n, v in node.nodes.items() if isinstance(v, kind)]
+        return prefix + base + "." + ports[0]
+    return prefix + name
+
+
+def back_edges(order_from, producers, consumers) -> set:
+    """Edges that close a cycle, found by depth-first search from the inputs: the recurrent
+    edges (delayed by one step)."""
+    state, back = {}, set()
+    for root in order_from:
+        if root in state:
+            continue
+        stack = [(root, iter(consumers.get(root, ())))]
+        state[root] = "open"
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = "done"
+                stack.pop()
+            elif state.get(nxt) == "open":
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = "open"
+                stack.append((nxt, iter(consumers.get(nxt, ()))))
+    return back
+
+
+def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: str | None = None, T: int = 10,
+               input_shape=None):
+    """Write ``model.yaml`` and ``weights.safetensors`` into ``output_dir`` (if given); returns
+    (spec text, {layer: {param: array}}, notes)."""
+    nir = _nir()
+    file = str(graph_or_path) if isinstance(graph_or_path, (str, Path)) else "<NIR graph>"
+    if source is not None and source not in SOURCES:
+        raise NIRError(f"unknown source library '{source}'", fix=f"choose one of {', '.join(SOURCES)} (sinabs: see README)")
+    if dt is None:
+        if source is None:
+            raise NIRError("NIR does not record the time step", file=file,
+                           fix="pass --dt SECONDS, or --from LIBRARY to use that library's convention")
+        dt = SOURCES[source]
+    if isinstance(graph_or_path, (str, Path)):
+        try:
+            graph = nir.read(str(graph_or_path), type_check=False)  # evsim infers and checks shapes itself
+        except Exception as err:
+            raise NIRError(f"cannot read NIR graph ({type(err).__name__}: {err})", file=file) from None
+    else:
+        graph = graph_or_path
+    notes = [f"read as {source}'s convention (dt = {dt:g} s)" if source else
+             f"no --from: NIR's equations by forward Euler with dt = {dt:g} s"]
+    nodes, edges = flatten_graph(graph, nir)
+    from . import nir_nodes
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise NIRError(f"edge ({a}, {b}) names no node '{end}'", file=file, layer=end)
+    producers = {n: [a for a, b in edges if b == n] for n in nodes}
+    consumers = {n: [b for a, b in edges if a == n] for n in nodes}
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input) and not producers[n]]
+    outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output) and not consumers[n]]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRError(f"evsim runs graphs with one Input and one Output node, found inputs {inputs} and outputs {outputs}",
+                       file=file, layer=(inputs + outputs + [None])[0])
+    shape = input_shape or _shape(nodes[inputs[0]].input_type)
+    if input_shape is None and shape is not None and len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+        notes.append(f"dropped the batch axis of 1 the Input node carries: input shape {shape}")
+    if shape is None:
+        raise NIRError("the Input node has no shape", file=file, layer=inputs[0], fix="pass --input-shape C,H,W")
+    back = back_edges(inputs + list(nodes), producers, consumers)
+    order = _order(nodes, producers, back)
+    layers = Layers(file)
+    layers.shapes["input"] = tuple(shape)
+    refs = {inputs[0]: ("input", 0)}   # NIR node → (evsim layer, extra delay) of its output
+    translate = nir_nodes.Translator(nir, layers, dt, source, file)
+    pending = []
+    for name in order:
+        node = nodes[name]
+        if name == inputs[0]:
+            continue
+        ins = [(a, 1 if (a, name) in back else 0) for a in producers[name]]
+        if not ins:
+            raise NIRError("has no inputs", file=file, layer=name, fix="connect it or remove it")
+        resolved = [(refs[a][0], refs[a][1] + d) if a in refs else (a, d) for a, d in ins]
+        pending += [(name, a) for a, d in ins if a not in refs]
+        if len(resolved) > 1:
+            resolved = [(layers.add(f"{name}.in", "add", resolved, name), 0)]
+        refs[name] = translate(name, node, resolved)
+    for _, a in pending:   # delayed edges read layers written later: point them at those layers
+        for entry in layers.entries:
+            for ref in entry["inputs"]:
+                if isinstance(ref, dict) and ref["from"] == a:
+                    ref["from"], ref["delay"] = refs[a][0], ref["delay"] + refs[a][1]
+    out_ref, out_delay = refs[outputs[0]]
+    if out_delay:
+        raise NIRError("the output is delayed; evsim's output is a layer's own output", file=file, layer=outputs[0])
+    spec = {"name": Path(file).stem if file != "<NIR graph>" else "nir",
+            "source": f"NIR graph {file}; {notes[0]}",
+            "input": {"shape": list(shape), "T": T, "encoding": "frames"},
+            "layers": layers.entries, "output": out_ref}
+    if output_dir is not None:
+        write(spec, layers.weights, Path(output_dir))
+    return spec, layers.weights, notes + translate.notes
+
+
+def _order(nodes, producers, back):
+    """Nodes in dependency order, ignoring the delayed (back) edges."""
+    done, order = set(), []
+    remaining = list(nodes)
+    while remaining:
+        ready = [n for n in remaining if all(a in done or (a, n) in back for a in producers[n])]
+        if not ready:
+            raise NIRError(f"the nodes {remaining} form a cycle without a delay", layer=remaining[0])
+        for n in ready:
+            done.add(n)
+            order.append(n)
+        remaining = [n for n in remaining if n not in done]
+    return order
+
+
+def _shape(types):
+    value = list(types.values())[0] if isinstance(types, dict) and types else types
+    if value is None:
+        return None
+    shape = [int(v) for v in np.asarray(value).reshape(-1)]
+    return shape if shape and all(v > 0 for v in shape) else None
+
+
+def write(spec: dict, weights: dict, output_dir: Path) -> None:
+    import yaml
+
+    from ..files import write_atomic
+    from ..weights import save
+    output_dir.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=120)
+    write_atomic(output_dir / "model.yaml", lambda tmp: Path(tmp).write_text(text))
+    save(weights, output_dir / "weights.safetensors")
+
+
+def as_scalar_or_array(value, shape, name, node, file):
+    """A NIR parameter as a number (equal everywhere) or an array of the layer's shape."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.size == 1 or np.all(a == a.reshape(-1)[0]):
+        return float(a.reshape(-1)[0]) if a.size else None, None
+    if a.size != math.prod(shape):
+        raise NIRError(f"parameter '{name}' has shape {list(a.shape)}, the layer has {list(shape)} neurons",
+                       file=file, layer=node, fix="give one value, or one per neuron")
+    return None, a.reshape(shape)
