@@ -34,11 +34,12 @@ class NeuronLayer(Kind):
     rate_rule: ClassVar[str] = "declared (a firing rate, or the default)"
 
     def __post_init__(self):
-        per_neuron = getattr(self, "per_neuron", ())
         allowed = getattr(self.model, "PER_NEURON", ())
-        if not isinstance(per_neuron, (list, tuple)) or any(name not in allowed for name in per_neuron):
-            raise ShapeProblem(f"'per_neuron' must list parameters of {', '.join(allowed) or 'none'}, got {per_neuron!r}")
-        self.per_neuron = tuple(per_neuron)
+        if allowed:  # the option exists only for such models (PLIF's own per_neuron is one of its Parameters)
+            per_neuron = self.per_neuron
+            if not isinstance(per_neuron, (list, tuple)) or any(name not in allowed for name in per_neuron):
+                raise ShapeProblem(f"'per_neuron' must list parameters of {', '.join(allowed)}, got {per_neuron!r}")
+            self.per_neuron = tuple(per_neuron)
         try:
             self.model.check(self.parameters())
         except ValueError as err:
@@ -49,9 +50,13 @@ class NeuronLayer(Kind):
         ``params`` (the layer's weights) when given, else learned fields at their defaults."""
         values = {name: getattr(self, name) for name in self.model.Parameters._fields if name not in learned(self.model)}
         if params is not None:
-            for name in (*learned(self.model), *getattr(self, "per_neuron", ())):
+            for name in (*learned(self.model), *self.per_neuron_parameters()):
                 values[name] = np.asarray(params[name], dtype=dtype)
         return self.model.Parameters(**values)
+
+    def per_neuron_parameters(self) -> tuple:
+        """The parameters this layer takes per neuron from its weights file (``per_neuron: [...]``)."""
+        return tuple(self.per_neuron) if getattr(self.model, "PER_NEURON", ()) else ()
 
     def output_values(self, in_values):
         return self.model.OUTPUT_VALUES
@@ -59,7 +64,7 @@ class NeuronLayer(Kind):
     def parameter_shapes(self, in_shapes):
         """Learned parameters (the model's ``learned_shapes``) and per-neuron ones (the layer's shape)."""
         shapes = self.model.learned_shapes(self.parameters(), in_shapes[0]) if learned(self.model) else {}
-        shapes.update({name: tuple(self.output_shape(in_shapes)) for name in getattr(self, "per_neuron", ())})
+        shapes.update({name: tuple(self.output_shape(in_shapes)) for name in self.per_neuron_parameters()})
         return shapes
 
     def initial_params(self, shapes, rng):
