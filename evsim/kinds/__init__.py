@@ -11,11 +11,13 @@ from . import (
                conv2d_multiscale,
                flatten,
                linear,
+               mask,
                maxpool2d,
                mean_time,
                mean_tokens,
                pool2d,
                scale,
+               sdsa_sum,
                spiking,
                sssa,
                st_attention,
@@ -25,5 +27,5 @@ from . import (
 from .base import Kind, Passive
 
 __all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "linear",
-           "maxpool2d", "mean_time", "mean_tokens", "pool2d", "scale", "spiking", "sssa", "st_attention", "threshold",
+           "mask", "maxpool2d", "mean_time", "mean_tokens", "pool2d", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold",
            "tokens"]
