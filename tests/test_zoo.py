@@ -94,13 +94,12 @@ def test_sdsa_sum_expected_counts_closed_form():
     assert rate.events == pytest.approx(1 - 0.98 ** 196)
 
 
-SHRUNK = [("spikingformer-cifar10-4-256", None, 1), ("spikingformer-imagenet-8-384", 64, 1),
-          ("sdt-cifar10-2-256", None, 1), ("sdt-imagenet-8-384", 64, 2)]
+SHRUNK = [("spikingformer-cifar10-4-256", None, 1, 0.05), ("spikingformer-imagenet-8-384", 64, 1, 0.25),
+          ("sdt-cifar10-2-256", None, 1, 0.25), ("sdt-imagenet-8-384", 64, 2, 0.05)]
 
 
 @pytest.mark.slow   # 15–50 s each on 2 shared cores (the first includes Numba compilation)
-@pytest.mark.parametrize("model,size,depth", SHRUNK)
-@pytest.mark.parametrize("rate", [0.05, 0.25])
+@pytest.mark.parametrize("model,size,depth,rate", SHRUNK)
 def test_spike_driven_configs_spike_for_spike(tmp_path, model, size, depth, rate):
     spec = shrunk(tmp_path, model, size, depth)
     net = evsim.load(spec, evsim.synthetic_weights(spec, seed=3, target_rate=rate))
