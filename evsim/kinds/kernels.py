@@ -116,6 +116,17 @@ def row_gather(ev_index, ev_val, row_start, weight_t, out):
 
 
 @njit(cache=True)
+def vector_gather(ev_index, ev_val, rows, out):
+    """One target vector: out += Σ over events (in their order) of val · rows[index]. Serial:
+    a parallel launch costs more than the few events of one LCA iteration."""
+    for e in range(ev_index.shape[0]):
+        row = rows[ev_index[e]]
+        val = ev_val[e]
+        for o in range(row.shape[0]):
+            out[o] += val * row[o]
+
+
+@njit(cache=True)
 def row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
     d_in = nonzero_rows.shape[0]
     weighted = 0.0
