@@ -122,9 +122,16 @@ def cmd_energy(args):
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
+def measure_runs(spec, weights, inputs, engine="event"):
+    """What the audit's measured rows run: every input through the event engine (float64)."""
+    from . import load
+    network = load(spec, weights)
+    return network.run_many(list(inputs), engine=engine)
+
+
 def cmd_audit(args):
     from energy.audit import CLAIMS_PATH, audit, render
-    print(render(audit(args.claims or CLAIMS_PATH), args.format))
+    print(render(audit(args.claims or CLAIMS_PATH, measure=measure_runs), args.format))
 
 
 def cmd_crossval(args):

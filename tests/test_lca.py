@@ -185,3 +185,21 @@ def test_cli_runs_the_digits_spec_and_saves_both_outputs(tmp_path):
                  "--save-output", str(tmp_path / "a.npy")]) == 0
     a = np.load(tmp_path / "a.npy")
     assert a.shape == (3, 500) and np.all(a >= 0) and np.all(np.count_nonzero(a, axis=1) > 0)
+
+
+def test_audit_rows_of_vit_lca():
+    from energy.audit import audit
+    from evsim.cli import measure_runs
+    rows = {r.id: r for r in audit(reprice=False, measure=lambda spec, w, x: measure_runs(spec, w, x[:40]))}
+    checks = {c.quantity: c.recomputed for c in rows["vit-lca"].checks}
+    macs, updates = 768 * 50_000 + 100 * 50_000 * 200, 100 * 50_000
+    assert checks["LCA energy at 45 nm (4.6 pJ per MAC, 0.9 pJ per update)"] == pytest.approx((4.6 * macs + 0.9 * updates) / 1e9)
+    assert checks["ViT-B/16 + LCA at 45 nm"] == pytest.approx(4.6 * 17.56 + (4.6 * macs + 0.9 * updates) / 1e9)
+    measured = {c.quantity: c.recomputed for c in rows["vit-lca-digits-measured"].checks}
+    assert measured["inputs run (event engine, float64)"] == 40
+    flops = measured["measured FLOPs per inference, 2·MACs + K·M updates"]
+    # the formula counts b densely ((2N − 1)M) and K iterations at M̂; measured b skips zero pixels
+    assert flops < measured["paper's formula at the same M, K and measured M̂"] < 1.03 * flops
+    assert measured["accuracy, max-sum decoder"] > 85
+    unmeasured = {r.id: r for r in audit(reprice=False)}["vit-lca-digits-measured"]
+    assert unmeasured.checks[0].quantity.startswith("not measured")
