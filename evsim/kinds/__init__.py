@@ -3,8 +3,9 @@
 Importing this package registers the built-in kinds with ``evsim.spec.registry``; a new
 kind is one more module here (or anywhere: ``@register`` on a :class:`Kind` subclass).
 """
-from . import add, attention, batchnorm, conv2d, flatten, lca, lca_decode, linear, maxpool2d, mean_time, mean_tokens, spiking, tokens
+from . import add, attention, batchnorm, conv2d, flatten, halting, lca, lca_decode, linear, masked_linear, masked_neurons, maxpool2d, mean_time, mean_tokens, spiking, tokens
 from .base import Kind, Passive
 
-__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "flatten", "lca", "lca_decode", "linear", "maxpool2d",
+__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "flatten", "halting", "lca", "lca_decode", "linear",
+           "masked_linear", "masked_neurons", "maxpool2d",
            "mean_time", "mean_tokens", "spiking", "tokens"]
