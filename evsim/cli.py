@@ -122,11 +122,23 @@ def cmd_energy(args):
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
-def measure_runs(spec, weights, inputs, engine="event"):
-    """What the audit's measured rows run: every input through the event engine (float64)."""
-    from . import load
-    network = load(spec, weights)
-    return network.run_many(list(inputs), engine=engine)
+_CALIBRATED: dict = {}
+
+
+def measure_runs(spec, weights, inputs, synthetic_rate=None, seed=0, calibrate_with=None, engine="event"):
+    """What the audit's measured rows run, through the event engine (float64): ``weights`` a
+    path, or None for calibrated random weights (calibrated on ``calibrate_with``, a spec with
+    the same parameters); ``inputs`` an array of inputs, or a number of seeded sample inputs."""
+    from . import load, sample_input, synthetic_weights
+    if weights is None:
+        source = calibrate_with or spec
+        key = (str(Path(source.path).resolve()), seed, synthetic_rate)
+        if key not in _CALIBRATED:   # the rows compare runs on the same weights: calibrate once
+            _CALIBRATED[key] = synthetic_weights(source, seed=seed, target_rate=synthetic_rate)
+        weights = _CALIBRATED[key]
+    if isinstance(inputs, int):
+        inputs = [sample_input(spec, seed + 1 + i) for i in range(inputs)]
+    return load(spec, weights).run_many(list(inputs), engine=engine)
 
 
 def cmd_audit(args):

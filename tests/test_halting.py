@@ -87,3 +87,18 @@ layers:
     assert np.array_equal(fc["tokens"], (~halted).sum(axis=1))
     expected = (x @ params["fc"]["weight"].T + params["fc"]["bias"]) * ~halted[..., None]
     assert np.allclose(run.output, expected, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_token_reduction_audit_row():
+    """The AT-SNN audit row recomputes tokens and energy with and without halting on the same
+    weights and inputs (Spikformer-4-384, CIFAR-100; about 20 s of calibration and runs)."""
+    from energy.audit import audit
+    from evsim.cli import measure_runs
+    row = next(r for r in audit(reprice=False, measure=measure_runs) if r.id == "at-snn-token-reduction")
+    checks = {c.quantity: c.recomputed for c in row.checks}
+    plain, halted = (checks[f"tokens entering the blocks per inference, {w} halting"] for w in ("without", "with"))
+    assert plain == 4 * 4 * 64 and 0 < halted < plain
+    assert checks["token reduction by halting"] == pytest.approx(100 * (1 - halted / plain))
+    assert checks["synaptic events per inference, with halting"] < checks["synaptic events per inference, without halting"]
+    assert 0 < checks["energy with halting (exact, horowitz45-fp32)"] < checks["energy without halting (exact, horowitz45-fp32)"]
