@@ -215,11 +215,13 @@ def load_claims(path=CLAIMS_PATH) -> list:
     return raw
 
 
-def audit(path=CLAIMS_PATH, reprice=True, measure=None) -> list[AuditRow]:
-    """Every claim's row; ``measure(spec, weights_path, inputs) -> [Run]`` runs the rows that
-    are recomputed from measurements (the caller's engine: energy never runs a network)."""
+def audit(path=CLAIMS_PATH, reprice=True, measure=None, ids=None) -> list[AuditRow]:
+    """Every claim's row (or those in ``ids``); ``measure`` (see energy/measured.py) runs the rows
+    recomputed from measurements — the caller's engine: energy never runs a network."""
     rows = []
     for claim in load_claims(path):
+        if ids is not None and claim["id"] not in ids:
+            continue
         spec = load_spec(shipped(claim["spec"])) if claim.get("spec") else None
         if claim["method"] in MEASURED:
             checks, rate = _measured(claim, spec, measure), None

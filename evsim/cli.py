@@ -143,7 +143,7 @@ def measure_runs(spec, weights, inputs, synthetic_rate=None, seed=0, calibrate_w
 
 def cmd_audit(args):
     from energy.audit import CLAIMS_PATH, audit, render
-    print(render(audit(args.claims or CLAIMS_PATH, measure=measure_runs), args.format))
+    print(render(audit(args.claims or CLAIMS_PATH, measure=None if args.no_measure else measure_runs), args.format))
 
 
 def cmd_crossval(args):
@@ -207,6 +207,7 @@ def build_parser():
     p.set_defaults(func=cmd_energy)
     p = sub.add_parser("audit", help="published energy figures beside their recomputation")
     p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
+    p.add_argument("--no-measure", action="store_true", help="skip the rows recomputed from runs (a minute or so)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")

@@ -95,7 +95,7 @@ def test_token_reduction_audit_row():
     weights and inputs (Spikformer-4-384, CIFAR-100; about 20 s of calibration and runs)."""
     from energy.audit import audit
     from evsim.cli import measure_runs
-    row = next(r for r in audit(reprice=False, measure=measure_runs) if r.id == "at-snn-token-reduction")
+    row, = audit(reprice=False, measure=measure_runs, ids=["at-snn-token-reduction"])
     checks = {c.quantity: c.recomputed for c in row.checks}
     plain, halted = (checks[f"tokens entering the blocks per inference, {w} halting"] for w in ("without", "with"))
     assert plain == 4 * 4 * 64 and 0 < halted < plain

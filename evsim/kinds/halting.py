@@ -16,7 +16,8 @@ and the neurons of a halted token hold their membrane state while it is halted. 
 a large β, h ≡ 0 (σ(−β) underflows to 0), nothing halts and the block is Spikformer's exactly.
 
 Inputs: [x, previous halting] (``first: true``: the second input is ignored, c^{prev} = 0).
-Counts: ``tokens`` = tokens processed by the block (active), per step.
+Counts: ``tokens`` = tokens processed by the block (active), per step; its inputs are the
+block's tokens only (the previous state is bookkeeping).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class Halting(Kind):
         return (in_shapes[0][0], 2)
 
     def prepare(self, params, dtype, facts, engine):
-        return {}
+        return {"facts": facts}
 
     def dense(self, plan, inputs, state):
         x = inputs[0]
@@ -66,13 +67,16 @@ class Halting(Kind):
     def event(self, plan, inputs, state, counts, steps):
         out = self.dense(plan, inputs, state)
         counts["tokens"][steps] = out[..., 1].sum(axis=1)
+        record_tokens_input(inputs, plan["facts"], counts, steps)
         return out
 
     def count(self, params, inputs, output, facts, counts):
         counts["tokens"][:] = np.count_nonzero(output[..., 1], axis=1)
+        record_tokens_input(inputs, facts, counts)
 
     def expected(self, facts, in_rates, out_rate, counts):
         counts["tokens"][:] = facts.in_shapes[0][0]   # without a run, no token is known to halt
+        expect_tokens_input(facts, in_rates, counts)
 
 
 def active_tokens(halting: np.ndarray) -> np.ndarray:
