@@ -139,9 +139,28 @@ def cmd_demo(args):
     print("\n".join(summary_lines(result)))
 
 
+_CALIBRATED: dict = {}
+
+
+def measure_runs(spec, weights, inputs, synthetic_rate=None, seed=0, calibrate_with=None, engine="event"):
+    """What the audit's measured rows run, through the event engine (float64): ``weights`` a
+    path, or None for calibrated random weights (calibrated on ``calibrate_with``, a spec with
+    the same parameters); ``inputs`` an array of inputs, or a number of seeded sample inputs."""
+    from . import load, sample_input, synthetic_weights
+    if weights is None:
+        source = calibrate_with or spec
+        key = (str(Path(source.path).resolve()), seed, synthetic_rate)
+        if key not in _CALIBRATED:   # the rows compare runs on the same weights: calibrate once
+            _CALIBRATED[key] = synthetic_weights(source, seed=seed, target_rate=synthetic_rate)
+        weights = _CALIBRATED[key]
+    if isinstance(inputs, int):
+        inputs = [sample_input(spec, seed + 1 + i) for i in range(inputs)]
+    return load(spec, weights).run_many(list(inputs), engine=engine)
+
+
 def cmd_audit(args):
     from energy.audit import CLAIMS_PATH, audit, render
-    print(render(audit(args.claims or CLAIMS_PATH), args.format))
+    print(render(audit(args.claims or CLAIMS_PATH, measure=None if args.no_measure else measure_runs), args.format))
 
 
 def cmd_crossval(args):
@@ -224,6 +243,7 @@ def build_parser():
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("audit", help="published energy figures beside their recomputation")
     p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
+    p.add_argument("--no-measure", action="store_true", help="skip the rows recomputed from runs (a minute or so)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")

@@ -109,6 +109,17 @@ def _row_gather(ev_index, ev_val, row_start, weight_t, out):
 
 
 @njit(cache=True)
+def _vector_gather(ev_index, ev_val, rows, out):
+    """One target vector: out += Σ over events (in their order) of val · rows[index]. Serial:
+    a parallel launch costs more than the few events of one LCA iteration."""
+    for e in range(ev_index.shape[0]):
+        row = rows[ev_index[e]]
+        val = ev_val[e]
+        for o in range(row.shape[0]):
+            out[o] += val * row[o]
+
+
+@njit(cache=True)
 def _row_event_counts(ev_index, ev_val, nonzero_rows, fan_out):
     d_in = nonzero_rows.shape[0]
     weighted = 0.0
@@ -337,3 +348,14 @@ def attention_qk_first(q, k, v, heads, out):
 def attention_kv_first(q, k, v, heads, out):
     _attention_args(q, k, v, heads, out, "attention_kv_first")
     return _attention_kv_first(q, k, v, heads, out)
+
+
+def vector_gather(ev_index, ev_val, rows, out):
+    """out += Σ over events of val · rows[index] (one target vector; the LCA's lateral inhibition)."""
+    k = "vector_gather"
+    _array(rows, k, "rows", 2)
+    _array(out, k, "target", 1)
+    _events(ev_index, ev_val, k, rows.shape[0])
+    _require(rows.shape[1] == out.shape[0], k, f"rows {rows.shape} do not fit a target of {out.shape[0]}")
+    _require(rows.dtype == out.dtype and ev_val.dtype == out.dtype, k, "rows, values and target differ in dtype")
+    _vector_gather(ev_index, ev_val, rows, out)
