@@ -194,10 +194,26 @@ def cmd_import_nir(args):
 
 def cmd_export(args):
     from . import load
+    if len(args.files) == 3 and args.files[0] == "nir":
+        return cmd_export_nir(args, *args.files[1:])
+    if len(args.files) != 2:
+        raise EvsimError(f"export takes SPEC WEIGHTS or nir SPEC WEIGHTS, got {' '.join(args.files)}")
+    if args.variant is None:
+        raise EvsimError("exporting a Spikformer state_dict needs --variant", fix=f"choose one of {', '.join(VARIANTS)}")
     from .importers.spikformer import export_state_dict, save_state_dict
+    args.spec, args.weights = args.files
     network = load(args.spec, args.weights)
     save_state_dict(export_state_dict(network.spec, network.params, args.variant), args.output)
     print(f"wrote {args.output} (official Spikformer {args.variant} layout)")
+
+
+def cmd_export_nir(args, spec, weights):
+    from . import load
+    from .importers.nir import export_nir
+    _, notes = export_nir(load(spec, weights), args.output, target=args.target, dt=args.dt)
+    print(f"wrote {args.output} (NIR graph, {notes[0]})")
+    for note in notes[1:]:
+        print(f"note: {note}")
 
 
 def _add_network_options(p):
@@ -260,11 +276,15 @@ def build_parser():
     p.add_argument("--num-classes", type=int, help="check the head against this")
     p.add_argument("-o", "--output", required=True, help="output folder for model.yaml and weights.safetensors")
     p.set_defaults(func=cmd_import)
-    p = sub.add_parser("export", help="write a spec's weights as an official Spikformer state_dict (needs torch)")
-    p.add_argument("spec")
-    p.add_argument("weights")
-    p.add_argument("--variant", required=True, choices=list(VARIANTS))
-    p.add_argument("-o", "--output", required=True, help=".pth file to write")
+    p = sub.add_parser("export", help="write a spec's weights as an official Spikformer state_dict (needs torch), "
+                                      "or a network as a NIR graph (evsim export nir SPEC WEIGHTS -o G.nir)")
+    p.add_argument("files", nargs="+", metavar="[nir] SPEC WEIGHTS",
+                   help="SPEC WEIGHTS: a Spikformer state_dict; nir SPEC WEIGHTS: a NIR graph")
+    p.add_argument("--variant", choices=list(VARIANTS), help="Spikformer: the official layout to write")
+    p.add_argument("--for", dest="target", choices=["nir", "snntorch", "norse"], default="nir",
+                   help="nir: the convention the reading library's NIR importer expects (default nir: NIR's equations, needs --dt)")
+    p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --for library's)")
+    p.add_argument("-o", "--output", required=True, help=".pth or .nir file to write")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("crossval", help="Brian2 cross-validation of the neuron models")
     p.add_argument("--model", help="one case (default: every registered neuron model's cases and the network checks)")

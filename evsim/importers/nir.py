@@ -243,3 +243,96 @@ def as_scalar_or_array(value, shape, name, node, file):
         raise NIRError(f"parameter '{name}' has shape {list(a.shape)}, the layer has {list(shape)} neurons",
                        file=file, layer=node, fix="give one value, or one per neuron")
     return None, a.reshape(shape)
+
+
+# -- export -------------------------------------------------------------------------------------
+
+TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "spikingjelly"}}
+
+
+def export_nir(network, output=None, target: str = "nir", dt: float | None = None):
+    """An evsim network (spec and weights) as a NIR graph under ``target``'s convention (see
+    ``nir_nodes.Exporter``); BatchNorm folded into its conv/linear first. Each layer becomes
+    the node of its name; an ``add`` becomes several edges into its consumers (NIR sums a
+    node's inputs); a delayed input becomes the edge that closes its cycle (read one step
+    late by every NIR reader, evsim's importer included) plus a Delay node for the rest of
+    its steps. Writes ``output`` atomically if given; returns (graph, notes)."""
+    nir = _nir()
+    from . import nir_nodes
+    spec = network.spec
+    if target not in TARGETS:
+        raise NIRError(f"unknown target library '{target}'", fix=f"choose one of {', '.join(TARGETS)}")
+    dt = dt if dt is not None else TARGETS[target]
+    if dt is None:
+        raise NIRError("NIR does not record the time step; exporting NIR's own equations needs one", file=spec.path,
+                       fix="pass --dt SECONDS (the importer must then be given the same --dt)")
+    params, fused = network.execution_params, spec.fused
+    exporter = nir_nodes.Exporter(nir, spec, params, dt, target)
+    nodes = {"input": nir.Input(input_type={"input": np.array(spec.input.shape)})}
+    from ..kinds.add import Add
+
+    def sources(name, seen=()):
+        """[(NIR node, delay)] whose sum is layer ``name``'s output: a fused BatchNorm is its
+        producer, an add the sum of its inputs (a cycle's later layers resolve the same way)."""
+        layer = spec.layers.get(name)
+        if name in seen:
+            raise NIRError("a cycle of adds has no node to carry it", file=spec.path, layer=name)
+        if name in fused:
+            return sources(layer.inputs[0], (*seen, name))
+        if isinstance(layer, Add):
+            return [(node, d + layer.delay(i)) for i, ref in enumerate(layer.inputs) for node, d in sources(ref, (*seen, name))]
+        return [(name, 0)]
+
+    wanted = []                           # (NIR source, NIR target, delay in steps)
+    for name, layer in spec.layers.items():
+        if name in fused or isinstance(layer, Add):
+            continue
+        if name in nodes or name == "output":
+            raise NIRError(f"layer name '{name}' is taken by NIR's Input/Output node", file=spec.path, layer=name,
+                           fix="rename the layer")
+        nodes[name] = exporter(name, layer)
+        wanted += [(node, name, d + layer.delay(i)) for i, ref in enumerate(layer.inputs) for node, d in sources(ref)]
+    out = sources(spec.output)
+    if any(d for _, d in out):
+        raise NIRError("the output is a delayed input; NIR's Output node reads it at once", file=spec.path, layer=spec.output)
+    nodes["output"] = nir.Output(output_type={"output": np.array(spec.shapes[spec.output])})
+    wanted += [(node, "output", 0) for node, _ in out]
+    edges = _delayed_edges(nir, nodes, wanted, dt, spec)
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt, "convention": target, "source": f"evsim {spec.name}"},
+                         type_check=False)
+    notes = [f"{target} convention, dt = {dt:g} s"] + [f"folded '{bn}' into '{p}'" for bn, p in fused.items()]
+    if output is not None:
+        from ..files import write_atomic
+        write_atomic(output, lambda tmp: nir.write(tmp, graph))
+    return graph, notes
+
+
+def _delayed_edges(nir, nodes, wanted, dt, spec):
+    """The edges, with the delays NIR readers give back: an edge that closes a cycle is read one
+    step late (the importer's ``back_edges``), a Delay node carries the rest (placed on the
+    edge, it leaves the search's order, so the cycle's closing edge is then the Delay's). An
+    undelayed evsim edge read as closing a cycle cannot be written."""
+    def back_of(edges):
+        producers = {n: [a for a, b in edges if b == n] for n in nodes}
+        consumers = {n: [b for a, b in edges if a == n] for n in nodes}
+        return back_edges(["input", *nodes], producers, consumers)
+
+    back = back_of([(a, b) for a, b, _ in wanted])
+    edges, paths = [], []
+    for a, b, d in wanted:
+        rest = d - ((a, b) in back)
+        if rest > 0:
+            delay = f"{b}.delay.{a}"
+            nodes[delay] = nir.Delay(delay=np.full(spec.shapes[a] if a in spec.shapes else spec.input.shape, rest * dt))
+            edges += [(a, delay), (delay, b)]
+            paths.append((a, b, d, [(a, delay), (delay, b)], rest))
+        else:
+            edges.append((a, b))
+            paths.append((a, b, d, [(a, b)], 0))
+    back = back_of(edges)
+    for a, b, d, path, rest in paths:   # what a reader will make of each edge
+        if rest + sum(e in back for e in path) != d:
+            raise NIRError(f"the input from '{a}' would be read {rest + sum(e in back for e in path)} step(s) late, "
+                           f"it is delayed by {d}", file=spec.path, layer=b,
+                           fix="NIR readers delay the edge that closes a cycle by one step: delay that edge by ≥ 1")
+    return edges
