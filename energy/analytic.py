@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 
+from evsim import validate
 from evsim.errors import ProfileError, SpecError
 from evsim.spec import ANALOG, INPUT_NAME, Spec, load_spec
 from evsim.spec.yamlio import read_yaml
@@ -32,17 +33,7 @@ def _rate_ok(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
 
 
-def as_rate(key, value, source, line=None) -> Rate:
-    """A declared rate: a number in [0, 1], or {events: e in [0, 1], spikes: s ≥ e}."""
-    if _rate_ok(value):
-        return Rate(float(value), float(value))
-    if isinstance(value, dict) and set(value) <= {"events", "spikes"} and "events" in value:
-        events, spikes = value["events"], value.get("spikes", value["events"])
-        if _rate_ok(events) and isinstance(spikes, numbers.Real) and not isinstance(spikes, bool) \
-                and math.isfinite(spikes) and spikes >= events:
-            return Rate(float(events), float(spikes))
-    raise ProfileError(f"rate of '{key}' must be a number in [0, 1] spikes per element per step, or "
-                       f"{{events: e, spikes: s}} with 0 ≤ e ≤ 1 and s ≥ e; got {value!r}", file=source, line=line)
+as_rate = validate.rate  # one check of a declared rate, for files and dicts alike
 
 
 def load_rates(path) -> dict:
@@ -72,8 +63,6 @@ def _declared(declared: dict, source: str) -> dict:
     for key, value in declared.items():
         if key == "__file__":
             out[key] = value
-        elif isinstance(value, Rate):
-            out[key] = as_rate(key, value._asdict(), source)
         else:
             out[key] = as_rate(key, value, source)
     return out
@@ -131,7 +120,11 @@ def analytic(spec: Spec | str, rates: dict | str | None, profile="horowitz45-fp3
              **switches) -> EnergyReport:
     """EnergyReport of one inference from declared rates: ``rates`` is a dict, a rates YAML
     path, or None (rates from the spec's ``firing_rate:`` entries)."""
+    from evsim.resources import check_analytic
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if rates is not None and not isinstance(rates, (str, dict)) and not hasattr(rates, "__fspath__"):
+        raise ProfileError(f"rates must be a dict {{layer: rate}}, a rates YAML path or None, got {type(rates).__name__}")
+    check_analytic(spec)
     declared = load_rates(rates) if isinstance(rates, str) or hasattr(rates, "__fspath__") else dict(rates or {})
     return estimate(analytic_stats(spec, declared), profile, convention, spec_name=spec.name, source="analytic",
                     **switches)
