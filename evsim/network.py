@@ -80,7 +80,7 @@ class Network:
 def load(spec_path: str | Path | Spec, weights: str | Path | dict | None = None) -> Network:
     """``evsim.load(spec, weights=None)``: ``weights`` is a path (.npz/.safetensors) or a
     {layer: {param: array}} dict."""
-    spec = spec_path if isinstance(spec_path, Spec) else load_spec(validate.path(spec_path, "spec"))
+    spec = spec_path if isinstance(spec_path, Spec) else load_spec(spec_path)
     network = Network(spec)
     if isinstance(weights, (str, Path)):
         network.set_params(weights_io.read_flat(weights, spec), str(weights))

@@ -61,7 +61,7 @@ def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15
     """``{layer: {param: array}}`` for ``spec`` (a Spec or a path), deterministic in ``seed``,
     with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
     seeded :func:`sample_input`). ``progress`` shows a bar over the layers (stderr)."""
-    spec = spec if isinstance(spec, Spec) else load_spec(validate.path(spec, "spec"))
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
     target_rate = validate.fraction(target_rate, "synthetic firing rate")
     seed = validate.seed(seed)
     check_calibration(spec)  # before drawing a single weight

@@ -66,7 +66,7 @@ def choice(value, options, name: str) -> str:
 
 def path(value, what: str) -> str:
     """A file path given as str or os.PathLike."""
-    if isinstance(value, (str, os.PathLike)) and str(value).strip():
+    if isinstance(value, (str, os.PathLike)) and str(value).strip() and "\0" not in str(value):
         return str(value)
     raise EvsimError(f"the {what} must be a path (str or pathlib.Path), got {type(value).__name__} {value!r:.60}")
 

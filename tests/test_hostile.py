@@ -522,7 +522,7 @@ def test_6_spec_path_is_a_folder(tmp_path, capsys):
 
 
 def test_6_spec_path_with_a_nul(capsys):
-    fail(capsys, "info", "models/\0x.yaml", says="a spec is a path")
+    fail(capsys, "info", "models/\0x.yaml", says="the spec must be a path")
 
 
 def test_6_empty_input_file(tmp_path, capsys):

@@ -147,9 +147,8 @@ def shipped(reference: str | Path) -> Path:
 
 def find_spec(reference: str | Path) -> str:
     """A spec path as given if it exists, else the shipped spec of that name."""
-    if not isinstance(reference, (str, Path)) or not str(reference).strip() or "\0" in str(reference):
-        raise SpecError(f"a spec is a path or the name of a shipped spec, got {reference!r:.60}")
-    path = Path(reference)
+    from ..validate import path as checked_path
+    path = Path(checked_path(reference, "spec"))
     if path.exists():
         return str(path)
     if len(path.parts) == 1 or path.parent.name == "models":
@@ -221,6 +220,8 @@ class _SpecReader:
         lines: dict[str, int] = {}
         self._expand(root["layers"], prefix="", caller_input=INPUT_NAME,
                      params=params, templates=templates, note="", layers=layers, lines=lines, depth=0)
+        if not layers:
+            self.fail("no layer is left once 'when' conditions are applied", line=root.line_of("layers"))
         output = root.get("output", list(layers)[-1])
         if not isinstance(output, str) or output not in layers:
             self.fail(f"output '{output}' is not a layer", line=root.line_of("output"))
