@@ -136,7 +136,8 @@ def input_array(x, spec, dtype=np.float64) -> np.ndarray:
                          file=source, fix="reshape the input or fix 'input' in the spec")
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise InputError("input holds NaN or infinite values", file=source)
-    cast = x.astype(dtype)
+    with np.errstate(over="ignore"):
+        cast = x.astype(dtype)
     if not np.all(np.isfinite(cast)):
         raise InputError(f"input values overflow {np.dtype(dtype)}", file=source, fix="scale the input")
     if inp.encoding == "frames" and inp.values != "analog":
