@@ -105,7 +105,11 @@ def analytic(spec: Spec | str, rates: dict | str | None, profile="horowitz45-fp3
              **switches) -> EnergyReport:
     """EnergyReport of one inference from declared rates: ``rates`` is a dict, a rates YAML
     path, or None (rates from the spec's ``firing_rate:`` entries)."""
+    from evsim.resources import check_analytic
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if rates is not None and not isinstance(rates, (str, dict)) and not hasattr(rates, "__fspath__"):
+        raise ProfileError(f"rates must be a dict {{layer: rate}}, a rates YAML path or None, got {type(rates).__name__}")
+    check_analytic(spec)
     declared = load_rates(rates) if isinstance(rates, str) or hasattr(rates, "__fspath__") else dict(rates or {})
     provenance: dict = {}
     stats = analytic_stats(spec, declared, provenance)

@@ -9,9 +9,16 @@ an explicit memory of earlier steps (``memory_reads``/``memory_writes``, DISTA's
 """
 from __future__ import annotations
 
+import math
+
+from evsim.errors import EvsimError, ProfileError
+from evsim.stats import LayerStats
+
 from .conventions import Convention, get_convention, operations
 from .profiles import Profile, load_profile
 from .report import EnergyReport, LayerEnergy
+
+FIGURES = ("ac", "mac", "neuron_updates", "output_spikes", "ac_pj", "mac_pj", "neuron_pj", "memory_pj")
 
 
 def memory_energy_pj(ops: dict, stats, profile: Profile) -> dict:
@@ -60,6 +67,12 @@ def estimate(stats_or_run, profile: str | Profile = "horowitz45-fp32", conventio
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     convention = convention if isinstance(convention, Convention) else get_convention(
         convention, integer_as, count_bias, analog_as_mac)
+    if not isinstance(stats, dict) or not all(isinstance(s, LayerStats) for s in stats.values()):
+        raise EvsimError(f"estimate() takes a Run or {{layer: LayerStats}}, got {type(stats_or_run).__name__}")
     rows = [price_layer(s, convention, profile) for s in stats.values()]
     rows = [r for r in rows if r.total_pj or r.ac or r.mac or r.neuron_updates]
+    bad = next((r for r in rows if not all(math.isfinite(getattr(r, f)) and getattr(r, f) >= 0 for f in FIGURES)), None)
+    if bad is not None:  # every input is checked on entry; this guards what a plug-in kind or profile could still do
+        raise ProfileError(f"layer '{bad.layer}' prices to a negative or non-finite energy", file=profile.path or None,
+                           fix="check the profile's figures and the layer's counts")
     return EnergyReport(spec_name, convention, profile, rows, source)

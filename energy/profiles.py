@@ -7,6 +7,7 @@ Shipped profiles live in ``energy/profiles/``; pass a path to use your own.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def available() -> list[str]:
 
 def load_profile(name_or_path: str) -> Profile:
     """A shipped profile by name, or a profile YAML file by path."""
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ProfileError(f"a profile is a shipped name or a YAML path, got {name_or_path!r:.60}",
+                           fix=f"shipped: {', '.join(available())}")
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
@@ -83,7 +89,8 @@ def _fail(message, path, raw=None, key=None, fix=None):
 
 
 def _positive_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    """Finite and ≥ 0: an infinite price turns every total into inf or nan."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _parse(raw, path) -> Profile:
@@ -123,7 +130,10 @@ def _parse(raw, path) -> Profile:
             _fail("'access_64bit_pj' must map buffer bytes (int) to pJ per 64-bit access", path, mem, "access_64bit_pj")
         for key, value in mem.items():
             if key != "access_64bit_pj" and not _positive_number(value):
-                _fail(f"memory '{key}' must be a non-negative number, got {value!r}", path, mem, key)
+                _fail(f"memory '{key}' must be a finite non-negative number, got {value!r}", path, mem, key)
+        if isinstance(mem["word_bits"], float) or mem["word_bits"] < 1 or mem["word_bits"] > 1024:
+            _fail(f"memory 'word_bits' must be a whole number of bits between 1 and 1024, got {mem['word_bits']!r}", path,
+                  mem, "word_bits")
         memory = MemoryModel(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in mem.items()})
     return Profile(str(raw["name"]), str(raw.get("description", "")).strip(), str(raw["citation"]).strip(),
                    raw["provenance"], {k: float(v) for k, v in energy.items()}, memory, path)

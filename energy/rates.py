@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from evsim import __version__
+from evsim import __version__, validate
 from evsim.errors import ProfileError, SpecError
 from evsim.files import write_atomic
 from evsim.spec import INPUT_NAME
@@ -40,21 +40,7 @@ def _rate_ok(value) -> bool:
     return _number(value) and 0 <= value <= 1
 
 
-def as_rate(key, value, source, line=None) -> Rate:
-    """A declared rate: a number in [0, 1], or {events: e in [0, 1], spikes: s ≥ e, detail…: x ≥ 0}."""
-    if isinstance(value, Rate):
-        value = {"events": value.events, "spikes": value.spikes, **(value.detail or {})}
-    if _rate_ok(value):
-        return Rate(float(value), float(value))
-    if isinstance(value, dict) and "events" in value:
-        events, spikes = value["events"], value.get("spikes", value["events"])
-        detail = {k: v for k, v in value.items() if k not in ("events", "spikes")}
-        if _rate_ok(events) and _number(spikes) and spikes >= events and all(
-                isinstance(k, str) and _number(v) and v >= 0 for k, v in detail.items()):
-            return Rate(float(events), float(spikes), {k: float(v) for k, v in detail.items()} or None)
-    raise ProfileError(f"rate of '{key}' must be a number in [0, 1] spikes per element per step, or "
-                       f"{{events: e, spikes: s}} with 0 ≤ e ≤ 1 and s ≥ e (plus the layer kind's measured detail, "
-                       f"numbers ≥ 0); got {value!r}", file=source, line=line)
+as_rate = validate.rate  # one check of a declared rate, for files and dicts alike
 
 
 def load_rates(path) -> dict:

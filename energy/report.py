@@ -119,8 +119,12 @@ class EnergyReport:
         return {"table": self.to_table, "csv": self.to_csv, "json": self.to_json, "md": self.to_markdown}[fmt]()
 
     def plot(self, path=None, ax=None):
-        """Stacked horizontal bars of energy per layer by kind (AC, MAC, neuron, memory)."""
+        """Stacked horizontal bars of energy per layer by kind (AC, MAC, neuron, memory); with
+        ``path`` (its suffix names the image format) written atomically, checked before drawing."""
         import matplotlib.pyplot as plt
+        if path:
+            from evsim.outputs import check_destination
+            check_destination(path, "image")
         rows = self.rows
         if ax is None:
             fig, ax = plt.subplots(figsize=(9, max(3, 0.22 * len(rows) + 1.5)))
@@ -142,6 +146,8 @@ class EnergyReport:
         ax.legend(fontsize=8)
         fig.tight_layout()
         if path:
-            from evsim.files import write_atomic
-            write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
+            from pathlib import Path
+
+            from evsim.outputs import write_output
+            write_output(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:].lower(), dpi=120), "image")
         return fig

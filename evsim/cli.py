@@ -11,9 +11,11 @@ import numpy as np
 from energy.conventions import DEFAULTS as CONVENTIONS
 from energy.conventions import INTEGER_AS
 
+from . import validate
 from .engines import ENGINES
 from .errors import EvsimError, InputError
 from .importers.spikformer import VARIANTS
+from .outputs import OutputSet, check_destination
 
 
 def _format_shape(shape):
@@ -40,10 +42,10 @@ def cmd_info(args):
     print(f"dense operations per inference: {total_ops / 1e9:.4f} G MAC/AC (padded-border FLOP count, all T steps)")
 
 
-def _network(args):
+def _network(args, spec=None):
     from . import load, synthetic_weights
     from .spec import load_spec
-    spec = load_spec(args.spec)
+    spec = spec or load_spec(args.spec)
     if args.weights:
         return load(spec, args.weights)
     if args.synthetic_rate is None:
@@ -52,29 +54,34 @@ def _network(args):
     return load(spec, synthetic_weights(spec, seed=args.seed, target_rate=args.synthetic_rate, progress=True))
 
 
-def _inputs(args, network):
+def _inputs(args, spec):
     """The input array(s): --input X.npy holds one input or a batch (one more leading axis)."""
     from .synthetic import sample_input
-    spec = network.spec
     if not args.input:
         return [sample_input(spec, args.seed)]
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read input ({err})", file=args.input, fix="save it with numpy.save") from None
+    x = validate.read_array(args.input)
     single = spec.input.shape if spec.input.encoding == "direct" else (spec.input.T, *spec.input.shape)
-    if x.shape == tuple(single):
-        return [x]
-    if x.shape[1:] == tuple(single):
-        return list(x)
+    if x.shape == tuple(single) or (x.ndim == len(single) + 1 and x.shape[1:] == tuple(single) and len(x) > 0):
+        batch = [x] if x.shape == tuple(single) else list(x)
+        for item in batch:  # values too (negative spike counts, NaN), before any work
+            validate.input_array(item, spec)
+        return batch
     raise InputError(f"input has shape {list(x.shape)}; expected {list(single)} or a batch [B, {', '.join(map(str, single))}]",
                      file=args.input)
 
 
 def cmd_run(args):
-    from .files import write_atomic
-    network = _network(args)
-    runs = network.run_many(_inputs(args, network), args.engine, args.dtype)
+    from .resources import check_run, saved_spikes_bytes
+    outputs_set = OutputSet()  # every destination checked before any work
+    outputs_set.add(args.save_output, "npy", "--save-output")
+    outputs_set.add(args.save_spikes, "npz", "--save-spikes")
+    from .spec import load_spec
+    spec = load_spec(args.spec)
+    inputs = _inputs(args, spec)  # read and checked, and the whole batch's memory estimated, before any weight
+    saved = [("the saved spikes", saved_spikes_bytes(spec, len(inputs)))] if args.save_spikes else []
+    check_run(spec, np.dtype(args.dtype), args.engine, len(inputs), extra=saved)
+    network = _network(args, spec)
+    runs = network.run_many(inputs, args.engine, args.dtype)
     outputs = np.stack([r.output for r in runs])
     for i, r in enumerate(runs):
         rates = {n: s.mean() for n, s in r.spikes.items()}
@@ -82,13 +89,17 @@ def cmd_run(args):
         top = int(np.argmax(r.output)) if r.output.ndim == 1 else None
         print(f"input {i}: output {list(r.output.shape)}, argmax {top}, mean firing rate {mean_rate:.4f} spikes/neuron/step "
               f"over {len(rates)} spiking layers ({args.engine} engine, {args.dtype})")
+    with outputs_set:
+        if args.save_output:
+            outputs_set.stage(args.save_output, lambda f: np.save(f, outputs if len(runs) > 1 else outputs[0]))
+        if args.save_spikes:
+            spikes = {n: (np.stack([r.spikes[n] for r in runs]) if len(runs) > 1 else runs[0].spikes[n]).astype(np.uint8)
+                      for n in runs[0].spikes}
+            outputs_set.stage(args.save_spikes, lambda f: np.savez_compressed(f, **spikes))
+        outputs_set.commit()
     if args.save_output:
-        write_atomic(args.save_output, lambda tmp: np.save(tmp, outputs if len(runs) > 1 else outputs[0]))
         print(f"wrote {args.save_output}")
     if args.save_spikes:
-        spikes = {n: (np.stack([r.spikes[n] for r in runs]) if len(runs) > 1 else runs[0].spikes[n]).astype(np.uint8)
-                  for n in runs[0].spikes}
-        write_atomic(args.save_spikes, lambda tmp: np.savez_compressed(tmp, **spikes))
         print(f"wrote {args.save_spikes} ({len(spikes)} layers, arrays [T, ...] of 0/1)")
     _save_rates(args, runs, network.spec)
 
@@ -104,6 +115,9 @@ def _save_rates(args, runs, spec):
 def cmd_energy(args):
     """Measured (a run) or analytic (declared rates) energy of one inference."""
     import energy
+    outputs_set = OutputSet()  # every destination checked before any work
+    outputs_set.add(args.output, "text", "--output")
+    outputs_set.add(args.plot, "image", "--plot")
     profile = energy.load_profile(args.profile)  # fail before a long run, not after
     switches = {"integer_as": args.integer_as, "count_bias": False if args.no_bias else None,
                 "analog_as_mac": args.analog_as == "mac"}
@@ -114,22 +128,28 @@ def cmd_energy(args):
         from .spec import load_spec
         report = energy.analytic(load_spec(args.spec), args.rates, profile, args.convention, **switches)
     else:
-        network = _network(args)
-        inputs = _inputs(args, network)
+        from .spec import load_spec
+        spec = load_spec(args.spec)
+        inputs = _inputs(args, spec)
+        network = _network(args, spec)
         if len(inputs) != 1:
             raise EvsimError("energy is reported per inference: give one input", file=args.input)
         run = network.run(inputs[0], engine=args.engine, dtype=args.dtype)
         report = energy.estimate(run, profile, args.convention, **switches)
         _save_rates(args, [run], network.spec)
     text = report.render(args.format)
+    with outputs_set:
+        if args.output:
+            outputs_set.stage(args.output, lambda f: f.write((text + "\n").encode("utf-8")))
+        if args.plot:
+            figure = report.plot()
+            outputs_set.stage(args.plot, lambda f: figure.savefig(f, format=Path(args.plot).suffix[1:].lower(), dpi=120))
+        outputs_set.commit()
     if args.output:
-        from .files import write_atomic
-        write_atomic(args.output, lambda tmp: Path(tmp).write_text(text + "\n"))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)
     if args.plot:
-        report.plot(args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
@@ -165,6 +185,8 @@ def cmd_audit(args):
 
 def cmd_crossval(args):
     from .crossval.cli import run_crossval
+    if args.plot:
+        check_destination(args.plot, "image", "--plot")
     run_crossval(args)
 
 
@@ -202,6 +224,7 @@ def cmd_export(args):
         raise EvsimError("exporting a Spikformer state_dict needs --variant", fix=f"choose one of {', '.join(VARIANTS)}")
     from .importers.spikformer import export_state_dict, save_state_dict
     args.spec, args.weights = args.files
+    check_destination(args.output, "pth", "-o")
     network = load(args.spec, args.weights)
     save_state_dict(export_state_dict(network.spec, network.params, args.variant), args.output)
     print(f"wrote {args.output} (official Spikformer {args.variant} layout)")
@@ -216,15 +239,53 @@ def cmd_export_nir(args, spec, weights):
         print(f"note: {note}")
 
 
+def _option(check):
+    """An argparse type from a validate function: its EvsimError becomes argparse's one-line usage error."""
+    def convert(text):
+        try:
+            return check(text)
+        except EvsimError as err:
+            raise argparse.ArgumentTypeError(err.bare_message + (f" — {err.fix}" if err.fix else "")) from None
+    convert.__name__ = getattr(check, "__name__", "value")
+    return convert
+
+
+def _parse_number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise EvsimError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
+def _count_option(maximum):
+    return _option(lambda text: validate.integer(_parse_number(text, int), "value", low=1, high=maximum))
+
+
+def _rate_option(text):
+    return _option(lambda t: validate.fraction(_parse_number(t, float), "synthetic rate"))(text)
+
+
+def _seed_option(text):
+    return _option(lambda t: validate.seed(_parse_number(t, int)))(text)
+
+
+def _size_option(text):
+    from .resources import parse_size
+    return _option(parse_size)(text)
+
+
 def _add_network_options(p):
     p.add_argument("spec", help="YAML network spec, or the name of a shipped spec")
     p.add_argument("--weights", help=".npz or .safetensors weights keyed '<layer>.<param>'")
-    p.add_argument("--synthetic-rate", type=float, help="no weights file: calibrated random weights firing at this rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synthetic-rate", type=_rate_option, help="no weights file: calibrated random weights firing at this rate")
+    p.add_argument("--seed", type=_seed_option, default=0)
     p.add_argument("--input", help=".npy input (one, or a batch with a leading axis); default: a seeded sample")
     p.add_argument("--engine", choices=list(ENGINES), default="event")
     p.add_argument("--save-rates", help="write the measured rates of every layer to this YAML (for --rates)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--memory-budget", type=_size_option,
+                   help="refuse work estimated above this much memory (e.g. 8GiB; default: 80%% of the machine's, "
+                        "or EVSIM_MEMORY_BUDGET)")
 
 
 def build_parser():
@@ -266,14 +327,14 @@ def build_parser():
     p.add_argument("family", choices=["spikformer", "nir"])
     p.add_argument("checkpoint", help=".pth / .pth.tar state_dict, or a .nir graph")
     p.add_argument("--variant", choices=list(VARIANTS))
-    p.add_argument("--heads", type=int, help="attention heads (not recoverable from tensor shapes)")
+    p.add_argument("--heads", type=_count_option(4096), help="attention heads (not recoverable from tensor shapes)")
     p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --from library's)")
     p.add_argument("--from", dest="source", choices=["snntorch", "norse", "spikingjelly"],
                    help="nir: read the file in this exporting library's convention (dt, r, reset)")
     p.add_argument("--input-shape", help="nir: per-step input shape, e.g. 2,34,34, where the graph leaves it unset")
-    p.add_argument("--T", type=int, help="time steps (default: 4, DVS 16; nir: 10)")
-    p.add_argument("--img-size", type=int, help="input height = width (default: 32, 224, DVS 128)")
-    p.add_argument("--num-classes", type=int, help="check the head against this")
+    p.add_argument("--T", type=_count_option(100_000), help="time steps (default: 4, DVS 16; nir: 10)")
+    p.add_argument("--img-size", type=_count_option(65_536), help="input height = width (default: 32, 224, DVS 128)")
+    p.add_argument("--num-classes", type=_count_option(10**7), help="check the head against this")
     p.add_argument("-o", "--output", required=True, help="output folder for model.yaml and weights.safetensors")
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("export", help="write a spec's weights as an official Spikformer state_dict (needs torch), "
@@ -296,12 +357,38 @@ def build_parser():
 
 
 def main(argv=None):
+    """Every failure is one line on stderr: exit 2 for a problem with the input (an
+    EvsimError, or argparse's usage error), 130 for Ctrl-C, 70 for a bug in evsim."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "memory_budget", None) is not None:
+            from .resources import set_budget
+            set_budget(args.memory_budget)
         args.func(args)
     except EvsimError as err:
         print(f"evsim: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("evsim: interrupted — outputs are written whole or not at all", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("evsim: error: out of memory — lower --memory-budget (or EVSIM_MEMORY_BUDGET) so that evsim refuses "
+              "such work up front, or shrink the input", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader (e.g. `head`) went away: nothing to report
+        return 0
+    except Exception as err:  # a bug: still one line; EVSIM_DEBUG=1 shows the traceback
+        import os
+        if os.environ.get("EVSIM_DEBUG"):
+            raise
+        print(f"evsim: internal error ({type(err).__name__}: {str(err)[:200]}) — please report it; "
+              f"EVSIM_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 70
+    finally:
+        if getattr(args, "memory_budget", None) is not None:
+            from .resources import set_budget
+            set_budget(None)
     return 0
 
 

@@ -24,7 +24,7 @@ class EvsimError(Exception):
         text = f"{where}{who}{self.bare_message}"
         if self.fix:
             text += f" — {self.fix}"
-        return text
+        return " ".join(text.split("\n"))  # one line, whatever a library's message held
 
 
 class SpecError(EvsimError):

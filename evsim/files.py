@@ -1,21 +1,14 @@
-"""Writing files so that a crash never leaves half of one."""
+"""Writing files so that a crash never leaves half of one (see :mod:`evsim.outputs`, which
+new code should use: its writers get an open file, so the name is kept whatever the library)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from .outputs import write_output
 
-def write_atomic(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+def write_atomic(path: str | Path, write, fmt: str = "text") -> None:
+    """Call ``write(tmp_path)`` then rename the temporary file over ``path``: a crash never
+    leaves half a file; a writer that writes another name (``np.save`` appends ``.npy``) is
+    an error instead of an empty destination."""
+    write_output(path, write, fmt, by_path=True)

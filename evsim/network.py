@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import validate
 from . import weights as weights_io
 from .engines import ENGINES, Plan, Run, check_memory, get_engine, make_plan
-from .errors import EvsimError, WeightsError
+from .errors import WeightsError
 from .spec import Spec, load_spec
 
 
@@ -28,6 +29,9 @@ class Network:
 
     def set_params(self, params: dict, source: str = "<weights>") -> None:
         """Check and bind {layer: {param: array}} or flat {'layer.param': array}."""
+        if not isinstance(params, dict):
+            raise WeightsError(f"weights must be a dict {{layer: {{param: array}}}} or a path, got {type(params).__name__}",
+                               file=self.spec.path)
         flat = weights_io.flatten(params) if params and isinstance(next(iter(params.values())), dict) else params
         self.params = weights_io.bind(self.spec, flat, source)
         self.execution_params = weights_io.fold(self.spec, self.params)
@@ -53,20 +57,19 @@ class Network:
 
     def run(self, x, engine: str = "dense", dtype=np.float64, memory_budget_bytes: int | None = None) -> Run:
         """One inference. ``engine``: dense | event; ``dtype``: float64 | float32."""
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise EvsimError(f"dtype {dtype!r} is not a NumPy dtype", fix="use float64 or float32") from None
-        if dtype not in (np.float32, np.float64):
-            raise EvsimError(f"dtype {dtype} is not supported", fix="use float64 or float32")
-        if engine not in ENGINES:
-            raise EvsimError(f"unknown engine '{engine}'", fix=f"choose one of {', '.join(ENGINES)}")
-        check_memory(self.spec, dtype, memory_budget_bytes)
+        dtype = validate.dtype(dtype)
+        validate.choice(engine, ENGINES, "engine")
+        check_memory(self.spec, dtype, memory_budget_bytes, engine)
         return get_engine(engine)(self.plan(engine, dtype), x)
 
     def run_many(self, inputs, engine: str = "event", dtype=np.float64, progress: bool = True, **options) -> list[Run]:
-        """One Run per input, with a progress bar (stderr) when there are several."""
+        """One Run per input, with a progress bar (stderr) when there are several. Every input
+        is checked, and the whole batch's memory estimated, before the first run."""
         from tqdm import tqdm
+        dtype = validate.dtype(dtype)
+        validate.choice(engine, ENGINES, "engine")
+        inputs = [validate.input_array(x, self.spec, dtype) for x in inputs]
+        check_memory(self.spec, dtype, options.get("memory_budget_bytes"), engine, batch=len(inputs))
         return [self.run(x, engine=engine, dtype=dtype, **options) for x in
                 tqdm(inputs, desc=f"{engine} engine", unit="input", disable=not progress or len(inputs) < 2,
                      file=sys.stderr)]
@@ -130,7 +133,7 @@ def load(spec_path: str | Path | Spec, weights: str | Path | dict | None = None)
     spec = spec_path if isinstance(spec_path, Spec) else load_spec(spec_path)
     network = Network(spec)
     if isinstance(weights, (str, Path)):
-        network.set_params(weights_io.read_flat(weights), str(weights))
+        network.set_params(weights_io.read_flat(weights, spec), str(weights))
     elif weights is not None:
         network.set_params(weights)
     return network

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validate
 from .engines import dense
-from .errors import EvsimError
 from .network import Network
+from .resources import check_calibration
 from .spec import ANALOG, BINARY, Spec, load_spec
 
 
 def sample_input(spec: Spec, seed: int = 0, rate: float = 0.1) -> np.ndarray:
     """A reproducible input of the spec's shape: a normalised random image for ``direct``,
     random events (binary or small integer counts) at ``rate`` for ``frames``."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate.seed(seed))
+    rate = validate.number(rate, "rate", low=0, high=1)
     inp = spec.input
     if inp.encoding == "direct":
         return rng.standard_normal(inp.shape)
@@ -60,9 +62,11 @@ def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15
     with every BN-fed spiking layer firing near ``target_rate`` on ``sample`` (default: a
     seeded :func:`sample_input`). ``progress`` shows a bar over the layers (stderr)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    if isinstance(target_rate, bool) or not isinstance(target_rate, (int, float)) or not 0 < target_rate < 1:
-        raise EvsimError(f"the synthetic firing rate must be in (0, 1) spikes per neuron per step, got {target_rate!r}",
-                         fix="e.g. 0.15")
+    target_rate = validate.fraction(target_rate, "synthetic firing rate")
+    seed = validate.seed(seed)
+    check_calibration(spec)  # before drawing a single weight
+    if sample is not None:
+        sample = validate.input_array(sample, spec)
     params = initial_weights(spec, seed)
     network = Network(spec, params)
     sample = sample_input(spec, seed) if sample is None else sample

@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WeightsError
-from .files import write_atomic
+from .outputs import write_output
 from .spec import Spec
+from .validate import existing_file
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
 
-def read_flat(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a flat {key: array} from .npz or .safetensors."""
-    path = Path(path)
-    if not path.exists():
-        raise WeightsError("no such weights file", file=str(path), fix="check the path")
+def read_flat(path: str | Path, spec: Spec | None = None) -> dict[str, np.ndarray]:
+    """Read a flat {key: array} from .npz or .safetensors (with ``spec``: only if the memory
+    guard lets the file and the spec's weights in)."""
+    path = existing_file(path, "weights file", WeightsError)
+    _check_size(path, spec)
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
@@ -36,22 +37,46 @@ def read_flat(path: str | Path) -> dict[str, np.ndarray]:
                        fix="use .npz or .safetensors (evsim import converts PyTorch checkpoints)")
 
 
+def _unpacked_bytes(path: Path) -> int:
+    """What reading the file allocates: an .npz's uncompressed size (a small archive can
+    unpack to gigabytes), else the file's size."""
+    if path.suffix == ".npz":
+        import zipfile
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError) as err:
+            raise WeightsError(f"cannot read weights ({err})", file=str(path), fix="re-export the file") from None
+    return path.stat().st_size
+
+
+def _check_size(path: Path, spec) -> None:
+    from .resources import check, check_weights
+    size = _unpacked_bytes(path)
+    if spec is not None:
+        check_weights(spec, file_bytes=size)
+    else:
+        check([("the weights file as read", size)], "reading the weights", file=str(path))
+
+
 def flatten(params: dict) -> dict[str, np.ndarray]:
+    """{layer: {param: array}} → {'layer.param': array}."""
+    if not isinstance(params, dict) or not all(isinstance(e, dict) for e in params.values()):
+        raise WeightsError("a weight set is {layer: {parameter: array}}", fix="nest every layer's parameters in a dict")
     # np.asarray(order="C"), not ascontiguousarray: a 0-d parameter (PLIF's per-layer w) stays 0-d
     return {f"{layer}.{key}": np.asarray(value, order="C") for layer, entry in params.items() for key, value in entry.items()}
 
 
 def save(params: dict, path: str | Path) -> None:
     """Write a weight set as .npz or .safetensors, atomically."""
-    path = Path(path)
+    from .outputs import check_destination
+    check_destination(path, "weights")
     flat = flatten(params)
-    if path.suffix == ".npz":
-        write_atomic(path, lambda tmp: np.savez(tmp, **flat))
-    elif path.suffix == ".safetensors":
-        from safetensors.numpy import save_file
-        write_atomic(path, lambda tmp: save_file(flat, tmp))
+    if Path(path).suffix.lower() == ".npz":
+        write_output(path, lambda f: np.savez(f, **flat), "weights")
     else:
-        raise WeightsError(f"unknown weights format '{path.suffix}'", file=str(path), fix="use .npz or .safetensors")
+        from safetensors.numpy import save
+        write_output(path, lambda f: f.write(save(flat)), "weights")
 
 
 def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> dict:

@@ -118,5 +118,5 @@ def test_float32_tie_mismatches_are_rare_and_local():
 def test_memory_budget_is_a_clear_error():
     spec = load_spec(MODELS / "spikformer-cifar10-4-256.yaml")
     net = evsim.load(spec, initial_weights(spec, 0))
-    with pytest.raises(evsim.EvsimError, match="GiB, over the budget"):
+    with pytest.raises(evsim.EvsimError, match="over the memory budget"):
         net.run(np.zeros(spec.input.shape), engine="event", memory_budget_bytes=1 << 20)

@@ -48,9 +48,11 @@ def run_crossval(args):
 def plot_traces(traces, path, neuron=0, steps=60):
     import matplotlib
     matplotlib.use("Agg")
+    from pathlib import Path
+
     import matplotlib.pyplot as plt
 
-    from ..files import write_atomic
+    from ..outputs import write_output
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.6 * len(traces) + 0.5), sharex=True, squeeze=False)
     for ax, (name, (ours, theirs)) in zip(axes[:, 0], traces):
         column = min(neuron + 12, ours.shape[1] - 1)  # a randomly driven neuron, not a tie neuron
@@ -61,4 +63,4 @@ def plot_traces(traces, path, neuron=0, steps=60):
     axes[-1, 0].set_xlabel("time step")
     fig.suptitle("state variable (membrane potential after reset) of one neuron: evsim vs its Brian2 twin", fontsize=9)
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    write_output(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:].lower(), dpi=110), "image")

@@ -7,13 +7,10 @@ no engine state.
 """
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MemoryBudgetError
 from ..spec import Spec
 
 
@@ -38,25 +35,7 @@ def make_plan(spec: Spec, params: dict, engine: str, dtype) -> Plan:
     return Plan(spec, engine, dtype, params, fused, layers, facts, weights)
 
 
-def physical_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
-
-def memory_estimate(spec: Spec, dtype) -> int:
-    """Bytes a run holds at most: every layer's output over its steps (layer-major, spikes
-    recorded), and the weights twice (file form and prepared)."""
-    itemsize = np.dtype(dtype).itemsize
-    activations = sum(math.prod(spec.shapes[n]) * spec.steps(n) for n in spec.layers)
-    weights = sum(math.prod(shape) for shapes in spec.parameter_shapes().values() for shape in shapes.values())
-    return (activations + 2 * weights) * itemsize
-
-
-def check_memory(spec: Spec, dtype, budget_bytes=None) -> None:
-    budget = budget_bytes or int(0.8 * physical_memory_bytes())
-    need = memory_estimate(spec, dtype)
-    if need > budget:
-        raise MemoryBudgetError(f"this run needs about {need / 2**30:.1f} GiB, over the budget of {budget / 2**30:.1f} GiB",
-                                file=spec.path, fix="use a smaller input size or T, or raise memory_budget_bytes")
+def check_memory(spec: Spec, dtype, budget_bytes=None, engine: str = "event", batch: int = 1) -> None:
+    """The memory guard (:mod:`evsim.resources`) for running this spec: refuses before allocating."""
+    from ..resources import check_run
+    check_run(spec, dtype, engine, batch, budget_bytes)

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
 from ..spec import Spec
 
 
@@ -33,20 +32,9 @@ class Run:
 def encode(spec: Spec, x, dtype) -> np.ndarray:
     """Network input as a [T, *shape] array: ``direct`` repeats one static image T times;
     ``frames`` takes [T, *shape] as given."""
+    from ..validate import input_array
     inp = spec.input
-    try:
-        x = np.asarray(x)
-    except Exception:
-        raise InputError("the input is not an array", file=spec.path) from None
-    if x.dtype.kind not in "biuf":
-        raise InputError(f"input dtype {x.dtype} is not numeric", file=spec.path, fix="pass a float or integer array")
-    want = inp.shape if inp.encoding == "direct" else (inp.T, *inp.shape)
-    if x.shape != tuple(want):
-        raise InputError(f"input has shape {list(x.shape)}, the spec's {inp.encoding} encoding expects {list(want)}",
-                         file=spec.path, fix="reshape the input or fix 'input' in the spec")
-    x = x.astype(dtype)
-    if not np.all(np.isfinite(x)):
-        raise InputError("input holds NaN or infinite values", file=spec.path)
+    x = input_array(x, spec, dtype)  # shape, finiteness and value kind: one check for every entry point
     if inp.encoding == "direct":
         return np.broadcast_to(x, (inp.T, *inp.shape)).copy()
     return x

@@ -151,28 +151,62 @@ def to_evsim(state: dict, spec, source="<checkpoint>") -> tuple[dict, list[str]]
     return flat, ignored
 
 
+IMPORTED = ("model.yaml", "weights.safetensors")
+
+
+def check_options(variant, heads, T=None, img_size=None, num_classes=None) -> None:
+    """The user's import options, before anything is read."""
+    from .. import validate
+    validate.choice(variant, VARIANTS, "variant")
+    validate.integer(heads, "heads", low=1, high=4096)
+    if T is not None:
+        validate.integer(T, "T", low=1, high=100_000)
+    if img_size is not None:
+        validate.integer(img_size, "img_size", low=1, high=65_536)
+    if num_classes is not None:
+        validate.integer(num_classes, "num_classes", low=1, high=10**7)
+
+
 def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None):
-    """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys)."""
-    from ..files import write_atomic
+    """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys).
+
+    Everything is checked before anything is written — options, checkpoint, architecture, the
+    spec and every weight against it — in a temporary folder that then replaces ``out_dir`` in
+    one rename: a failed import leaves ``out_dir`` exactly as it was."""
+    from ..errors import EvsimError
+    from ..outputs import check_folder, staged_folder
     from ..spec import load_spec
     from ..weights import bind, save
+    check_options(variant, heads, T, img_size, num_classes)
+    check_folder(out_dir, IMPORTED, "-o")
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
-    out_dir = Path(out_dir)
     name = f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
     text = spec_text(arch, name)
-    spec_path = out_dir / "model.yaml"
-    write_atomic(spec_path, lambda tmp: Path(tmp).write_text(text))
-    spec = load_spec(spec_path)
-    flat, ignored = to_evsim(state, spec, str(checkpoint))
-    save(bind(spec, flat, str(checkpoint)), out_dir / "weights.safetensors")
+    final = Path(out_dir) / "model.yaml"
+    with staged_folder(out_dir, IMPORTED, "-o") as staging:
+        (staging / "model.yaml").write_text(text)
+        try:
+            spec = load_spec(staging / "model.yaml")
+        except EvsimError as err:  # name the file the user will see, not the staging folder
+            file = str(final) if err.file and str(staging) in err.file else err.file
+            raise type(err)(err.bare_message, file=file, line=err.line, layer=err.layer, fix=err.fix) from None
+        flat, ignored = to_evsim(state, spec, str(checkpoint))
+        save(bind(spec, flat, str(checkpoint)), staging / "weights.safetensors")
+    spec.path = str(final)
     return spec, ignored
 
 
 def export_state_dict(spec, params, variant) -> dict:
     """evsim weights → a state_dict in the official layout (numpy arrays), loadable with
     strict=True: linears reshaped to Conv1d / 1×1 Conv2d where the official code has them,
-    identity LayerNorms and zero num_batches_tracked added for the unused keys."""
+    identity LayerNorms and zero num_batches_tracked added for the unused keys. A spec that is
+    not in the official layout of ``variant`` is refused (:func:`check_official_layout`)."""
+    from .. import validate
+    validate.choice(variant, VARIANTS, "variant")
+    if "patch_embed.tokens" not in spec.shapes or "head" not in spec.layers:
+        raise WeightsError("the spec is not in the official Spikformer layout (no 'patch_embed.tokens' or 'head' layer)",
+                           file=spec.path, fix="export works for specs that extend evsim:spikformer.yaml")
     out = {}
     for layer, entry in params.items():
         for key, value in entry.items():
@@ -190,11 +224,41 @@ def export_state_dict(spec, params, variant) -> dict:
     if variant == "dvs":
         out["pos_embed"] = np.zeros((1, spec.shapes["patch_embed.tokens"][0], d))
         out["norm.weight"], out["norm.bias"] = np.ones(d), np.zeros(d)
+    check_official_layout(spec, out, variant)
     return out
+
+
+def check_official_layout(spec, state: dict, variant: str) -> None:
+    """The exported state_dict must import back onto the same spec, key for key and shape for
+    shape — otherwise the official code could not load it."""
+    import tempfile
+
+    from ..errors import EvsimError
+    from ..spec import load_spec
+    heads = next((getattr(l, "heads", None) for l in spec.layers.values() if getattr(l, "kind", "") == "attention"), None)
+    shape = spec.input.shape
+    try:
+        arch = infer_architecture(state, variant, heads, spec.input.T, shape[-1] if len(shape) == 3 else None,
+                                  source=spec.path)
+        with tempfile.TemporaryDirectory() as folder:
+            spec_path = Path(folder) / "official.yaml"
+            spec_path.write_text(spec_text(arch, "official"))
+            official = load_spec(spec_path)
+        flat, _ = to_evsim(state, official, spec.path)
+    except EvsimError as err:
+        raise WeightsError(f"the spec is not in the official Spikformer {variant} layout ({err.bare_message})",
+                           file=spec.path, fix="export works for specs that extend evsim:spikformer.yaml with that variant's params") from None
+    ours = {f"{layer}.{key}": shape for layer, shapes in spec.parameter_shapes().items() for key, shape in shapes.items()}
+    theirs = {f"{layer}.{key}": shape for layer, shapes in official.parameter_shapes().items() for key, shape in shapes.items()}
+    if ours != theirs or set(flat) != set(theirs):
+        differ = sorted(set(ours) ^ set(theirs)) or sorted(k for k in ours if ours[k] != theirs.get(k))
+        raise WeightsError(f"the spec is not in the official Spikformer {variant} layout (differs at "
+                           f"{', '.join(differ[:3]) or 'its parameters'})", file=spec.path,
+                           fix="check --variant, or export a spec that extends evsim:spikformer.yaml")
 
 
 def save_state_dict(state: dict, path) -> None:
     torch = _torch()
-    from ..files import write_atomic
+    from ..outputs import write_output
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
-    write_atomic(path, lambda tmp: torch.save(tensors, tmp))
+    write_output(path, lambda f: torch.save(tensors, f), "pth")

@@ -70,6 +70,14 @@ class Attention(Kind):
         n, width = in_shapes[0]
         return 2 * n * n * width
 
+    def workspace_elements(self, in_shapes, out_shape, steps, engine):
+        """The intermediate product of every head over the steps ([S, h, N, N] or [S, h, d, d])
+        and the integer copies of q, k, v the event step makes."""
+        n, width = in_shapes[0]
+        d = width // self.heads
+        inner = n * n if self.order == "qk_first" else d * d
+        return steps * self.heads * inner * (2 if engine == "dense" else 1) + 4 * n * width
+
     def prepare(self, params, dtype, facts, engine):
         return {"facts": facts}
 

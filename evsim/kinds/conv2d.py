@@ -22,6 +22,18 @@ from . import kernels, synaptic
 from .base import Kind
 
 
+def _taps_inside(n_in, n_out, k, s, p, d) -> int:
+    """#{(o, u): 0 ≤ o < n_out, 0 ≤ u < k, 0 ≤ s·o − p + d·u < n_in}, looping over the
+    shorter range and counting the other in closed form (a huge axis costs nothing)."""
+    def count(lo_num, hi_num, step, size):  # #{x in [0, size): lo_num ≤ step·x < hi_num}
+        first = max(0, -(-lo_num // step))
+        last = min(size - 1, (hi_num - 1) // step)
+        return max(0, last - first + 1)
+    if k <= n_out:
+        return sum(count(p - d * u, n_in + p - d * u, s, n_out) for u in range(k))
+    return sum(count(p - s * o, n_in + p - s * o, d, k) for o in range(n_out))
+
+
 @register
 @dataclass
 class Conv2d(Kind):
@@ -74,12 +86,20 @@ class Conv2d(Kind):
 
     def synapses(self, in_shapes, out_shape):
         """Σ over input positions of the taps that land inside the output: separable, so the
-        product over both axes of Σ_{position, tap} [position + p − d·tap ≡ 0 (mod s), in range]."""
-        taps = [sum(1 for pos in range(n_in) for u in range(k)
-                    if (pos + p - d * u) >= 0 and (pos + p - d * u) % s == 0 and (pos + p - d * u) // s < n_out)
-                for n_in, n_out, k, s, p, d in zip(in_shapes[0][1:], out_shape[1:], self.kernel_size, self.stride,
-                                                   self.padding, self.dilation)]
+        product over both axes of #{(o, u): 0 ≤ o < n_out, 0 ≤ u < k, 0 ≤ s·o − p + d·u < n_in}
+        (input position s·o − p + d·u), counted along the shorter of the two ranges."""
+        taps = [_taps_inside(n_in, n_out, k, s, p, d) for n_in, n_out, k, s, p, d in
+                zip(in_shapes[0][1:], out_shape[1:], self.kernel_size, self.stride, self.padding, self.dilation)]
         return math.prod(taps) * in_shapes[0][0] * (self.out_channels // self.groups)
+
+    def workspace_elements(self, in_shapes, out_shape, steps, engine):
+        """Scratch the dense step holds besides its output: the padded input and the window
+        tensor einsum may copy ([S, C, H_out, W_out, kh, kw])."""
+        c, h, w = in_shapes[0]
+        padded = c * (h + 2 * self.padding[0]) * (w + 2 * self.padding[1])
+        if engine != "dense":
+            return padded + math.prod(out_shape)
+        return steps * (padded + c * out_shape[1] * out_shape[2] * self.kernel_size[0] * self.kernel_size[1])
 
     # -- engines --------------------------------------------------------------------------
     def prepare(self, params, dtype, facts, engine):

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..errors import SpecError
-from .expr import ExpressionError, substitute
+from .expr import ExpressionError, names_used, substitute
 from .layer import ANALOG, VALUE_KINDS, Layer, LayerFacts, ShapeProblem
 from .registry import kinds
 from .yamlio import LocatedDict, read_yaml
@@ -31,6 +31,8 @@ INPUT_KEYS = {"shape", "T", "encoding", "values"}
 ENCODINGS = ("direct", "frames")
 CALL_KEYS = {"use", "name", "repeat", "with", "input", "when"}
 MAX_ELEMENTS_PER_STEP = 2_000_000_000
+MAX_LAYERS = 100_000           # after every template is expanded
+MAX_SUBSTITUTED_VALUES = 5_000_000  # the reader's work: values passed through ${} substitution
 INPUT_NAME = "input"
 
 
@@ -155,7 +157,8 @@ def shipped(reference: str | Path) -> Path:
 
 def find_spec(reference: str | Path) -> str:
     """A spec path as given if it exists, else the shipped spec of that name."""
-    path = Path(reference)
+    from ..validate import path as checked_path
+    path = Path(checked_path(reference, "spec"))
     if path.exists():
         return str(path)
     if len(path.parts) == 1 or path.parent.name == "models":
@@ -177,6 +180,7 @@ class _SpecReader:
     def __init__(self, path):
         self.path = path
         self.entries: list[tuple[LocatedDict, str, dict]] = []  # (raw layer, note, names)
+        self.substituted = 0
 
     def fail(self, message, line=None, layer=None, fix=None):
         raise SpecError(message, file=self.path, line=line, layer=layer, fix=fix)
@@ -226,8 +230,10 @@ class _SpecReader:
         lines: dict[str, int] = {}
         self._expand(root["layers"], prefix="", caller_input=INPUT_NAME,
                      params=params, templates=templates, note="", layers=layers, lines=lines, depth=0)
+        if not layers:
+            self.fail("no layer is left once 'when' conditions are applied", line=root.line_of("layers"))
         output = root.get("output", list(layers)[-1])
-        if output not in layers:
+        if not isinstance(output, str) or output not in layers:
             self.fail(f"output '{output}' is not a layer", line=root.line_of("output"))
         order, groups = self._topological_order(layers, lines)
         layers = {n: layers[n] for n in order}
@@ -240,22 +246,30 @@ class _SpecReader:
 
     def _resolve_params(self, params, line):
         """Params may use other params ({D: 384, hidden: "${4*D}"}), in any order, also across
-        'extends': resolve what can be resolved until nothing changes, then report the rest."""
-        resolved, pending = {}, dict(params)
-        while pending:
-            progress = False
-            for key, value in list(pending.items()):
-                try:
-                    resolved[key] = substitute(value, resolved)
-                except ExpressionError:
-                    continue
-                del pending[key]
-                progress = True
-            if not progress:
-                key = next(iter(pending))
-                self._substitute(pending[key], {**resolved, **{k: 0 for k in pending if k != key}}, line)
+        'extends': each is resolved after the params it reads (one pass in dependency order,
+        so the work is linear in the number of params); cycles and unknown names are reported."""
+        for key in params:
+            if not isinstance(key, str):
+                self.fail(f"param names must be strings, got {key!r}", line=line)
+        needs = {key: names_used(value) & set(params) for key, value in params.items()}
+        readers = {key: [] for key in params}
+        for key, used in needs.items():
+            for other in used:
+                readers[other].append(key)
+        waiting = {key: len(used) for key, used in needs.items()}
+        ready = [key for key, n in waiting.items() if n == 0]
+        resolved = {}
+        while ready:
+            key = ready.pop()
+            resolved[key] = self._substitute(params[key], resolved, line)
+            for reader in readers[key]:
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    ready.append(reader)
+        for key in params:
+            if key not in resolved:
                 self.fail(f"param '{key}' depends on itself through other params", line=line)
-        return resolved
+        return {key: resolved[key] for key in params}
 
     def _check_keys(self, mapping, allowed, where, layer=None):
         for key in mapping:
@@ -286,6 +300,10 @@ class _SpecReader:
         return InputSpec(tuple(shape), T, encoding, values)
 
     def _substitute(self, raw, names, line, layer=None):
+        self.substituted += _values_in(raw)
+        if self.substituted > MAX_SUBSTITUTED_VALUES:
+            self.fail(f"the spec expands to more than {MAX_SUBSTITUTED_VALUES:,} values", line=line,
+                      fix="check 'repeat' counts and template sizes")
         try:
             return substitute(raw, names)
         except ExpressionError as err:
@@ -296,7 +314,7 @@ class _SpecReader:
             self.fail("templates nest more than 8 deep (a template using itself?)", line=getattr(entries, "line", None))
         if not isinstance(entries, list):
             self.fail("a layer list must be a YAML list", line=getattr(entries, "line", None))
-        local_names = {e.get("name") for e in entries if isinstance(e, dict) and "kind" in e}
+        local_names = {e.get("name") for e in entries if isinstance(e, dict) and "kind" in e and isinstance(e.get("name"), str)}
         previous = caller_input
         for entry in entries:
             if not isinstance(entry, dict):
@@ -323,7 +341,7 @@ class _SpecReader:
         if not entry.get("when", True):
             return previous
         name = entry["use"]
-        if name not in templates:
+        if not isinstance(name, str) or name not in templates:
             close = difflib.get_close_matches(str(name), list(templates), n=1)
             self.fail(f"unknown template '{name}'", line=entry.line,
                       fix=f"did you mean '{close[0]}'?" if close else f"templates defined: {', '.join(templates) or 'none'}")
@@ -347,6 +365,8 @@ class _SpecReader:
         entry = self._substitute(entry, params, line)
         if not entry.get("when", True):  # a layer present only in some configurations
             return previous
+        if len(layers) >= MAX_LAYERS:
+            self.fail(f"the spec expands to more than {MAX_LAYERS:,} layers", line=line, fix="check 'repeat' counts")
         kind, raw_name = entry.get("kind"), entry.get("name")
         if not isinstance(raw_name, str) or not raw_name:
             self.fail("every layer needs a 'name'", line=line, fix="add 'name: <unique name>'")
@@ -355,7 +375,7 @@ class _SpecReader:
             self.fail(f"layer name '{name}' is used twice" if name != INPUT_NAME else "'input' is reserved for the network input",
                       line=line, layer=name, fix="give each layer a unique name")
         known = kinds()
-        if kind not in known:
+        if not isinstance(kind, str) or kind not in known:
             close = difflib.get_close_matches(str(kind), list(known), n=1)
             self.fail(f"unknown layer kind '{kind}'", line=line, layer=name,
                       fix=f"did you mean '{close[0]}'?" if close else f"known kinds: {', '.join(known)}")
@@ -546,3 +566,12 @@ def strongly_connected(nodes: list, producers: dict) -> dict:
                     if member == node:
                         break
     return component
+
+
+def _values_in(value) -> int:
+    """Values in a nested list/dict (the cost of substituting it)."""
+    if isinstance(value, list):
+        return 1 + sum(_values_in(v) for v in value)
+    if isinstance(value, dict):
+        return 1 + sum(_values_in(v) for v in value.values())
+    return 1
