@@ -10,7 +10,7 @@ import numpy as np
 from . import validate
 from . import weights as weights_io
 from .engines import ENGINES, Plan, Run, check_memory, get_engine, make_plan
-from .errors import WeightsError
+from .errors import EvsimError, WeightsError
 from .spec import Spec, load_spec
 
 
