@@ -48,7 +48,7 @@ class Translator:
         """snnTorch's exporter writes no reset (its defaults: subtract, one step late); evsim's
         exporter records the reset snnTorch's importer builds (zero, at once) in the metadata."""
         meta = getattr(node, "metadata", None) or {}
-        return {key: kind(meta[key]) for key, kind in (("reset", str), ("reset_delay", bool)) if key in meta}
+        return {key: convert(meta[key]) for key, convert in (("reset", str), ("reset_delay", bool)) if key in meta}
 
     def shape_of(self, inputs):
         ref = inputs[0][0]
