@@ -6,7 +6,7 @@ once memory is counted).
               neuron per step) and every other rate propagated by its kind's rule — the same
               uniform rate the audit's "implied rate" is;
     E_ANN     energy.ann: the spec as an ANN (T = 1, softmax attention), same profile.
-    r*        E_SNN(r*) = E_ANN, by bisection on [0, 1]; every count grows with r, so E_SNN
+    r*        E_SNN(r*) = E_ANN, solved on [0, 1] (regula falsi); every count grows with r, so E_SNN
               is non-decreasing. r* = 0 when E_SNN(0) ≥ E_ANN (the SNN loses at any rate:
               neuron-state traffic alone costs more); r* = inf when E_SNN(1) < E_ANN.
 
@@ -27,7 +27,7 @@ from .estimate import estimate
 from .profiles import Profile, load_profile
 from .report import human_energy
 
-ITERATIONS = 40     # bisection on [0, 1]: 1e-12 in the rate
+MAX_EVALUATIONS = 100
 
 
 @dataclass
@@ -66,11 +66,12 @@ def format_rate(rate: float) -> str:
 
 
 class SnnCurve:
-    """SNN energy per layer as a function of the uniform declared rate (stats cached by rate)."""
+    """SNN energy per layer as a function of the uniform declared rate. Expected counts do not
+    depend on the profile: ``cache`` ({rate: stats}) may be shared by curves of one spec."""
 
-    def __init__(self, spec: Spec, profile: Profile, convention: Convention):
+    def __init__(self, spec: Spec, profile: Profile, convention: Convention, cache: dict | None = None):
         self.spec, self.profile, self.convention = spec, profile, convention
-        self._stats: dict = {}
+        self._stats: dict = {} if cache is None else cache
 
     def stats(self, rate: float) -> dict:
         if rate not in self._stats:
@@ -86,26 +87,39 @@ class SnnCurve:
 
 
 def solve(energy_at, target: float) -> float:
-    """r in [0, 1] with energy_at(r) = target for a non-decreasing energy_at (0 / inf outside)."""
-    if energy_at(0.0) >= target:
-        return 0.0
-    if energy_at(1.0) < target:
-        return math.inf
+    """r in [0, 1] with energy_at(r) = target for a non-decreasing energy_at (0 / inf outside):
+    regula falsi with the Illinois step (a handful of evaluations on these smooth curves),
+    to |E(r) − target| ≤ 1e-9·target or a bracket narrower than 1e-12."""
     low, high = 0.0, 1.0
-    for _ in range(ITERATIONS):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if energy_at(mid) < target else (low, mid)
-    return 0.5 * (low + high)
+    f_low, f_high = energy_at(low) - target, energy_at(high) - target
+    if f_low >= 0:
+        return 0.0
+    if f_high < 0:
+        return math.inf
+    side = 0
+    for _ in range(MAX_EVALUATIONS):
+        mid = (low * f_high - high * f_low) / (f_high - f_low)
+        f_mid = energy_at(mid) - target
+        if abs(f_mid) <= 1e-9 * abs(target) or high - low < 1e-12:
+            return mid
+        if f_mid < 0:
+            low, f_low = mid, f_mid
+            f_high, side = (f_high / 2, -1) if side == -1 else (f_high, -1)
+        else:
+            high, f_high = mid, f_mid
+            f_low, side = (f_low / 2, 1) if side == 1 else (f_low, 1)
+    return mid
 
 
 def break_even(spec: Spec | str, profile: str | Profile = "dataflow-ws-fp32", convention: str | Convention = "exact",
-               per_layer: bool = False) -> BreakEven:
-    """The network's (and optionally each layer's) break-even rate under one profile."""
+               per_layer: bool = False, cache: dict | None = None) -> BreakEven:
+    """The network's (and optionally each layer's) break-even rate under one profile
+    (``cache``: expected counts by rate, shared between calls on one spec)."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     convention = convention if isinstance(convention, Convention) else get_convention(convention)
     ann = {r.layer: r.total_pj for r in estimate(ann_stats(spec), profile, convention).rows}
-    curve = SnnCurve(spec, profile, convention)
+    curve = SnnCurve(spec, profile, convention, cache)
     result = BreakEven(spec.name, profile, convention, sum(ann.values()), solve(curve.total_pj, sum(ann.values())))
     if per_layer:
         for name in dict.fromkeys([*ann, *curve.layers_pj(1.0)]):
