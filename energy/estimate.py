@@ -47,4 +47,4 @@ def estimate(stats_or_run, profile: str | Profile = "horowitz45-fp32", conventio
         convention, integer_as, count_bias, analog_as_mac)
     rows = [price_layer(s, convention, profile) for s in stats.values()]
     rows = [r for r in rows if r.total_pj or r.ac or r.mac or r.neuron_updates]
-    return EnergyReport(spec_name, convention, profile, rows, source)
+    return EnergyReport(spec_name, convention, profile, rows, source, stats)

@@ -47,6 +47,7 @@ class EnergyReport:
     profile: object
     rows: list
     source: str = "measured"   # 'measured' (from a run) or 'analytic' (declared rates)
+    stats: dict | None = field(default=None, repr=False)   # the LayerStats priced (for --format sj)
 
     def total(self, key="total_pj") -> float:
         return sum(getattr(r, key) for r in self.rows)
@@ -133,6 +134,9 @@ class EnergyReport:
         return "\n".join(lines)
 
     def render(self, fmt: str) -> str:
+        if fmt == "sj":   # SpikingJelly 2.0's terms (energy/sj_counters.py)
+            from .sj_counters import to_sj
+            return to_sj(self, self.stats or {})
         return {"table": self.to_table, "csv": self.to_csv, "json": self.to_json, "md": self.to_markdown}[fmt]()
 
     def plot(self, path=None, ax=None):

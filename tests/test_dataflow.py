@@ -157,3 +157,11 @@ def test_malformed_dataflow(tmp_path, memory, fragment):
                     f"memory:\n  word_bits: 32\n  access_64bit_pj: {{8192: 10}}\n  dram_64bit_pj: 100\n  {memory}\n")
     with pytest.raises(ProfileError, match=fragment):
         energy.load_profile(str(path))
+
+
+def test_report_in_spikingjelly_terms(tiny_run):
+    _, run = tiny_run
+    text = energy.estimate(run, "horowitz45-fp32", "exact").render("sj")
+    fc_line = next(line for line in text.splitlines() if line.startswith("fc "))
+    assert fc_line.split()[1:] == ["9", "0", "8.1"]     # 9 SynOps (binary input), no MAC, 9 × 0.9 pJ
+    assert "SpikingJelly 2.0 terms" in text and "dataflow none" in text and "rates measured" in text

@@ -19,7 +19,9 @@ import pytest
 torch = pytest.importorskip("torch")
 op_counter = pytest.importorskip("spikingjelly.activation_based.op_counter")
 
+import energy  # noqa: E402
 import evsim  # noqa: E402
+from energy.sj_counters import sj_rows  # noqa: E402
 from evsim import load_spec  # noqa: E402
 from evsim.importers.spikformer import export_state_dict  # noqa: E402
 from evsim.kinds.attention import Attention  # noqa: E402
@@ -48,9 +50,9 @@ def test_evsim_counts_equal_spikingjelly_2_counters(tmp_path):
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in export_state_dict(spec, params, "cifar").items()},
                           strict=True)
     x = evsim.sample_input(spec, seed=7)
-    synops, macs = op_counter.SynOpCounter(), op_counter.MACCounter()
+    synops_counter, macs_counter = op_counter.SynOpCounter(), op_counter.MACCounter()
     functional.reset_net(model)
-    with torch.no_grad(), op_counter.DispatchCounterMode([synops, macs]):
+    with torch.no_grad(), op_counter.DispatchCounterMode([synops_counter, macs_counter]):
         logits = model(torch.from_numpy(x)[None]).numpy()[0]
     run = evsim.load(spec, params).run(x, engine="event")
     assert np.allclose(run.output, logits, rtol=1e-6)
@@ -64,18 +66,22 @@ def test_evsim_counts_equal_spikingjelly_2_counters(tmp_path):
             n_tokens = spec.in_shapes(name)[0][0]
             expected = stats.total("attention_coincidences") + n_tokens * v_spikes
             table.append((name, "attention: coincidences + N·nnz(V)", expected,
-                          sj_by_layer(synops, scope, (aten.bmm.default,))))
+                          sj_by_layer(synops_counter, scope, (aten.bmm.default,))))
         elif not stats.total("dense_macs"):
             continue
         elif stats.input_values == "binary":
             table.append((name, "binary input: synaptic events = SynOps", stats.total("synaptic_events"),
-                          sj_by_layer(synops, name)))
+                          sj_by_layer(synops_counter, name)))
         else:   # integer (residual sums) or analog (image, averaged features): SJ charges dense MACs
-            assert sj_by_layer(synops, name) == 0, name
+            assert sj_by_layer(synops_counter, name) == 0, name
             table.append((name, f"{stats.input_values} input: dense MACs = MACs", stats.total("dense_macs"),
-                          sj_by_layer(macs, name)))
+                          sj_by_layer(macs_counter, name)))
     unexplained = [row for row in table if row[2] != row[3]]
     assert not unexplained, unexplained
     rules = {rule.split(":")[0] for _, rule, _, _ in table}
     assert rules == {"binary input", "integer input", "analog input", "attention"}
     assert len(table) == sum(1 for s in run.stats.values() if s.total("dense_macs"))
+    # the --format sj columns: SJ's own SynOps and MACs wherever the definitions agree (attention aside)
+    for name, synops, macs, _ in sj_rows(energy.estimate(run), run.stats):
+        if not isinstance(spec.layers[name], Attention):
+            assert (synops, macs) == (sj_by_layer(synops_counter, name), sj_by_layer(macs_counter, name)), name
