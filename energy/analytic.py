@@ -87,12 +87,16 @@ def analytic_stats(spec: Spec, declared: dict, provenance: dict | None = None) -
     """Expected LayerStats (float counts) of every counted layer."""
     rates = propagate_rates(spec, declared, provenance)
     parameter_shapes = spec.parameter_shapes()
+    folded_into = {producer: norm for norm, producer in spec.fused.items()}
     out = {}
     for name, layer in spec.layers.items():
         if not layer.counted or name in spec.fused:
             continue
         facts = spec.facts(name)
-        weights = int(sum(math.prod(s) for s in parameter_shapes.get(name, {}).values()))
+        own = parameter_shapes.get(name, {})
+        weights = int(sum(math.prod(s) for s in own.values()))
+        if name in folded_into and "bias" not in own:   # a folded normalisation adds its shift as a bias,
+            weights += math.prod(parameter_shapes[folded_into[name]]["bias"])  # as in a measured run's weights
         stats = LayerStats.for_layer(facts, layer.kind, weights, dtype=np.float64)
         in_rates = [rates[i] for i in layer.inputs]
         expect_inputs(facts, in_rates, stats.counts)

@@ -18,12 +18,19 @@ from evsim.spec.graph import shipped
 from evsim.spec.yamlio import read_yaml
 
 from .analytic import analytic, analytic_stats
+from .breakeven import break_even, format_rate
 from .conventions import get_convention, operations
 from .measured import MEASURED
+from .profiles import load_profile
 
 CLAIMS_PATH = Path(__file__).parent / "claims.yaml"
 REPRICE_CONVENTIONS = ("paper", "exact", "dense")
-REPRICE_PROFILES = ("horowitz45-fp32", "lemaire-memory-sram-fp32", "lemaire-memory-fp32", "loihi")
+REPRICE_PROFILES = ("horowitz45-fp32", "lemaire-memory-sram-fp32", "lemaire-memory-fp32", "dataflow-ws-fp32",
+                    "dataflow-os-fp32", "loihi")
+# the SNN against its ANN on the same hardware (energy/breakeven.py); an ANN on Loihi is not a comparison
+BREAKEVEN_PROFILES = ("horowitz45-fp32", "lemaire-memory-sram-fp32", "lemaire-memory-fp32", "dataflow-ws-fp32",
+                      "dataflow-os-fp32")
+BREAKEVEN_CONVENTION = "exact"
 
 
 def half_unit(value) -> float:
@@ -60,6 +67,8 @@ class AuditRow:
     source: str
     checks: list
     repriced: dict = field(default_factory=dict)   # (convention, profile) → mJ
+    implied_rate: float | None = None
+    breakeven: dict = field(default_factory=dict)  # profile → (break-even rate, ANN mJ), exact convention
 
 
 def first_conv(spec):
@@ -250,6 +259,11 @@ def audit(path=CLAIMS_PATH, reprice=True, measure=None, ids=None) -> list[AuditR
             for convention in REPRICE_CONVENTIONS:
                 for profile in REPRICE_PROFILES:
                     row.repriced[(convention, profile)] = analytic(spec, {"default": rate}, profile, convention).total_mj
+            row.implied_rate = rate
+            counts_by_rate: dict = {}
+            for profile in BREAKEVEN_PROFILES:
+                found = break_even(spec, profile, BREAKEVEN_CONVENTION, cache=counts_by_rate)
+                row.breakeven[profile] = (found.rate, found.ann_pj / 1e9)
         rows.append(row)
     return rows
 
@@ -261,7 +275,10 @@ def render(rows, fmt="table") -> str:
                             "checks": [{"quantity": c.quantity, "unit": c.unit, "claimed": c.claimed,
                                         "recomputed": c.recomputed, "difference": c.difference,
                                         "tolerance": c.tolerance, "status": c.status, "note": c.note} for c in r.checks],
-                            "repriced_mj": {f"{conv}/{prof}": v for (conv, prof), v in r.repriced.items()}}
+                            "repriced_mj": {f"{conv}/{prof}": v for (conv, prof), v in r.repriced.items()},
+                            "implied_rate": r.implied_rate,
+                            "breakeven": {prof: {"rate": rate, "ann_mj": ann, "convention": BREAKEVEN_CONVENTION}
+                                          for prof, (rate, ann) in r.breakeven.items()}}
                            for r in rows], indent=2)
     if fmt == "csv":
         lines = ["id,quantity,unit,claimed,recomputed,difference,tolerance,status"]
@@ -283,7 +300,8 @@ def render(rows, fmt="table") -> str:
             out.append(f"| {' | '.join(cells)} |" if fmt == "md" else
                        f"  {c.quantity:<62} {c.unit:<19} {claimed:>9} {cells[3]:>11} {diff:>10}  {c.status}")
         if r.repriced:
-            out.append("" if fmt == "md" else "  re-priced at the implied rate (mJ per inference; analytic, no weights):")
+            out.append("" if fmt == "md" else "  re-priced at the implied rate (mJ per inference; analytic, rates declared, no weights; "
+                       "each profile's dataflow as in its file):")
             profiles = list(dict.fromkeys(p for _, p in r.repriced))
             conventions = list(dict.fromkeys(c for c, _ in r.repriced))
             if fmt == "md":
@@ -294,5 +312,26 @@ def render(rows, fmt="table") -> str:
                 values = [f"{r.repriced[(conv, p)]:.4g}" for p in profiles]
                 out.append(f"| {conv} | " + " | ".join(values) + " |" if fmt == "md" else
                            f"    {conv:<12}" + "".join(f"{v:>26}" for v in values))
+        if r.breakeven:
+            out += render_breakeven(r, fmt)
         out.append(bar and "")
     return "\n".join(out)
+
+
+def dataflow_of(profile: str) -> str:
+    memory = load_profile(profile).memory
+    return memory.dataflow if memory is not None else "no memory model"
+
+
+def render_breakeven(row, fmt) -> list:
+    """Per profile: the ANN of the same spec, and the rate below which the SNN costs less,
+    beside the rate the paper's figures imply."""
+    head = (f"SNN vs the same network as an ANN on the same hardware (convention {BREAKEVEN_CONVENTION}, "
+            f"rates declared, uniform): implied rate {row.implied_rate:.4g} spikes/neuron/step")
+    cells = [(f"{prof} ({dataflow_of(prof)})", f"{ann:.4g}", format_rate(rate),
+              "SNN" if row.implied_rate < rate else "ANN") for prof, (rate, ann) in row.breakeven.items()]
+    if fmt == "md":
+        return ["", head, "", "| profile (dataflow) | ANN mJ | break-even rate | cheaper at the implied rate |",
+                "|---|---:|---:|---|", *(f"| {' | '.join(c)} |" for c in cells)]
+    return [f"  {head}:", f"    {'profile (dataflow)':<46}{'ANN mJ':>12}  {'break-even rate':<40}cheaper at implied rate",
+            *(f"    {p:<46}{a:>12}  {b:<40}{w}" for p, a, b, w in cells)]

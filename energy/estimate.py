@@ -5,7 +5,9 @@ with, for memory-aware profiles (Lemaire et al. 2022 style),
 E_memory = Σ_arrays accesses × e(buffer bytes), accesses being weight reads and potential
 read/writes per synaptic operation, potential read/writes per neuron update, one read per
 input event and one write per output spike, plus one access per event written to or read from
-an explicit memory of earlier steps (``memory_reads``/``memory_writes``, DISTA's window).
+an explicit memory of earlier steps (``memory_reads``/``memory_writes``, DISTA's window);
+where each access is served (buffer or backing memory) follows the profile's dataflow
+(``energy/dataflow.py``: no-reuse, weight-stationary, output-stationary).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from evsim.errors import EvsimError, ProfileError
 from evsim.stats import LayerStats
 
 from .conventions import Convention, get_convention, operations
+from .dataflow import layer_traffic
 from .profiles import Profile, load_profile
 from .report import EnergyReport, LayerEnergy
 
@@ -22,27 +25,9 @@ FIGURES = ("ac", "mac", "neuron_updates", "output_spikes", "ac_pj", "mac_pj", "n
 
 
 def memory_energy_pj(ops: dict, stats, profile: Profile) -> dict:
-    """Memory accesses and their energy for one layer; empty without a memory model."""
-    mem = profile.memory
-    if mem is None:
-        return {}
-    word = mem.word_bytes
-    weight_reads = ops["synaptic_ops"] * mem.weight_reads_per_synaptic_event
-    potential_accesses = (ops["synaptic_ops"] * mem.potential_accesses_per_synaptic_event
-                          + ops["neuron_updates"] * mem.potential_accesses_per_neuron_update)
-    input_reads = ops["input_events"] * mem.input_reads_per_event if ops["synaptic_ops"] or ops["neuron_updates"] else 0.0
-    output_writes = ops["output_spikes"] * mem.output_writes_per_spike
-    state_pj = mem.access_pj(stats.outputs * word)
-    # explicit memory of earlier steps (an attention's stored K, V): one access per stored event written or
-    # read, in a buffer as large as the most it holds
-    stored = float(stats.total("memory_reads") + stats.total("memory_writes"))
-    stored_pj = mem.access_pj(float(stats.counts["memory_elements"].max()) * word) if stored else 0.0
-    return {
-        "weight_reads": weight_reads, "potential_accesses": potential_accesses,
-        "input_reads": input_reads, "output_writes": output_writes, **({"stored_accesses": stored} if stored else {}),
-        "memory_pj": (weight_reads * mem.access_pj(stats.weights * word) + potential_accesses * state_pj
-                      + input_reads * state_pj + output_writes * state_pj + stored * stored_pj),
-    }
+    """Memory accesses and their energy for one layer under the profile's dataflow
+    (:mod:`energy.dataflow`); empty without a memory model."""
+    return {} if profile.memory is None else layer_traffic(ops, stats, profile.memory)
 
 
 def price_layer(stats, convention: Convention, profile: Profile) -> LayerEnergy:
@@ -75,4 +60,4 @@ def estimate(stats_or_run, profile: str | Profile = "horowitz45-fp32", conventio
     if bad is not None:  # every input is checked on entry; this guards what a plug-in kind or profile could still do
         raise ProfileError(f"layer '{bad.layer}' prices to a negative or non-finite energy", file=profile.path or None,
                            fix="check the profile's figures and the layer's counts")
-    return EnergyReport(spec_name, convention, profile, rows, source)
+    return EnergyReport(spec_name, convention, profile, rows, source, stats)

@@ -19,7 +19,9 @@ PROVENANCES = ("measured", "pre-silicon", "modelled")
 PRICED_OPS = ("ac", "mac", "neuron_update", "spike_routing")
 MEMORY_KEYS = {"word_bits", "access_64bit_pj", "dram_64bit_pj", "weight_reads_per_synaptic_event",
                "potential_accesses_per_synaptic_event", "potential_accesses_per_neuron_update",
-               "input_reads_per_event", "output_writes_per_spike"}
+               "input_reads_per_event", "output_writes_per_spike", "dataflow", "buffer_bytes", "array_bits"}
+ARRAYS = ("weights", "membranes", "activations")
+DATAFLOWS = ("no-reuse", "weight-stationary", "output-stationary")
 
 
 @dataclass
@@ -33,6 +35,13 @@ class MemoryModel:
     potential_accesses_per_neuron_update: float = 2
     input_reads_per_event: float = 1
     output_writes_per_spike: float = 1
+    dataflow: str = "no-reuse"     # see energy/dataflow.py
+    buffer_bytes: dict | None = None   # on-chip buffer per array (weights, membranes, activations)
+    array_bits: dict | None = None     # word width per array; word_bits where not given
+
+    def array_bytes(self, array: str) -> float:
+        """Bytes of one word of an array (weights, membranes, activations)."""
+        return (self.array_bits or {}).get(array, self.word_bits) / 8
 
     def access_pj(self, buffer_bytes: float) -> float:
         """Energy of one word access in a buffer of that size: the smallest SRAM that holds it."""
@@ -128,8 +137,21 @@ def _parse(raw, path) -> Profile:
         if not isinstance(table, dict) or not table or not all(
                 isinstance(k, int) and k > 0 and _positive_number(v) for k, v in table.items()):
             _fail("'access_64bit_pj' must map buffer bytes (int) to pJ per 64-bit access", path, mem, "access_64bit_pj")
+        dataflow = mem.get("dataflow", "no-reuse")
+        if dataflow not in DATAFLOWS:
+            _fail(f"unknown dataflow {dataflow!r}", path, mem, "dataflow", fix=f"choose one of {', '.join(DATAFLOWS)}")
+        for key in ("buffer_bytes", "array_bits"):
+            table = mem.get(key)
+            if table is None:
+                continue
+            if not isinstance(table, dict) or set(table) - set(ARRAYS) or not all(
+                    _positive_number(v) and v > 0 for v in table.values()):
+                _fail(f"'{key}' must map {', '.join(ARRAYS)} to positive numbers", path, mem, key)
+        if dataflow != "no-reuse" and set(mem.get("buffer_bytes") or {}) != set(ARRAYS):
+            _fail(f"dataflow '{dataflow}' needs 'buffer_bytes' for {', '.join(ARRAYS)}", path, mem, "dataflow",
+                  fix="give the on-chip buffer of each array in bytes")
         for key, value in mem.items():
-            if key != "access_64bit_pj" and not _positive_number(value):
+            if key not in ("access_64bit_pj", "dataflow", "buffer_bytes", "array_bits") and not _positive_number(value):
                 _fail(f"memory '{key}' must be a finite non-negative number, got {value!r}", path, mem, key)
         if isinstance(mem["word_bits"], float) or mem["word_bits"] < 1 or mem["word_bits"] > 1024:
             _fail(f"memory 'word_bits' must be a whole number of bits between 1 and 1024, got {mem['word_bits']!r}", path,

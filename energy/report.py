@@ -47,6 +47,7 @@ class EnergyReport:
     profile: object
     rows: list
     source: str = "measured"   # 'measured' (from a run) or 'analytic' (declared rates)
+    stats: dict | None = field(default=None, repr=False)   # the LayerStats priced (for --format sj)
 
     def total(self, key="total_pj") -> float:
         return sum(getattr(r, key) for r in self.rows)
@@ -55,15 +56,31 @@ class EnergyReport:
     def total_mj(self) -> float:
         return self.total() / 1e9
 
+    @property
+    def dataflow(self) -> str:
+        memory = getattr(self.profile, "memory", None)
+        return memory.dataflow if memory is not None else "none (no memory model)"
+
+    @property
+    def rates(self) -> str:
+        """Where the rates behind the counts come from: measured in a run, declared, or none (an ANN)."""
+        return "measured" if self.source == "measured" else "none" if self.source.startswith("ANN") else "declared"
+
+    def tag(self) -> str:
+        """The assumptions behind every figure, in one bracket."""
+        return (f"[convention {self.convention.name}, profile {self.profile.name}, dataflow {self.dataflow}, "
+                f"rates {self.rates}]")
+
     def header(self) -> str:
         return (f"energy per inference of {self.spec_name} ({self.source}) — convention: {self.convention.describe()}; "
-                f"profile: {self.profile.header()}; operations are counts per inference, energies in pJ")
+                f"profile: {self.profile.header()}; dataflow: {self.dataflow}; rates: {self.rates}; "
+                f"operations are counts per inference, energies in pJ")
 
     def totals_line(self) -> str:
         return (f"total: {self.total('ac'):.6g} AC + {self.total('mac'):.6g} MAC operations; "
                 f"{human_energy(self.total())} per inference (AC {human_energy(self.total('ac_pj'))}, "
                 f"MAC {human_energy(self.total('mac_pj'))}, neuron {human_energy(self.total('neuron_pj'))}, "
-                f"memory {human_energy(self.total('memory_pj'))})")
+                f"memory {human_energy(self.total('memory_pj'))}) {self.tag()}")
 
     def records(self) -> list[dict]:
         out = []
@@ -99,7 +116,8 @@ class EnergyReport:
 
     def to_json(self) -> str:
         return json.dumps({
-            "spec": self.spec_name, "source": self.source, "convention": asdict(self.convention),
+            "spec": self.spec_name, "source": self.source, "rates": self.rates, "dataflow": self.dataflow,
+            "convention": asdict(self.convention),
             "profile": {"name": self.profile.name, "citation": self.profile.citation, "provenance": self.profile.provenance,
                         "energy_pj": self.profile.energy_pj},
             "units": {"operations": "count per inference", "energy": "pJ"},
@@ -116,6 +134,9 @@ class EnergyReport:
         return "\n".join(lines)
 
     def render(self, fmt: str) -> str:
+        if fmt == "sj":   # SpikingJelly 2.0's terms (energy/sj_counters.py)
+            from .sj_counters import to_sj
+            return to_sj(self, self.stats or {})
         return {"table": self.to_table, "csv": self.to_csv, "json": self.to_json, "md": self.to_markdown}[fmt]()
 
     def plot(self, path=None, ax=None):
@@ -140,8 +161,7 @@ class EnergyReport:
                 left = [a + b for a, b in zip(left, values)]
         ax.invert_yaxis()
         ax.set_xlabel("energy per inference (µJ)")
-        ax.set_title(f"{self.spec_name}: {human_energy(self.total())} — {self.convention.name} convention, "
-                     f"{self.profile.name}", fontsize=9)
+        ax.set_title(f"{self.spec_name}: {human_energy(self.total())} {self.tag()}", fontsize=8)
         ax.tick_params(axis="y", labelsize=6)
         ax.legend(fontsize=8)
         fig.tight_layout()

@@ -309,7 +309,8 @@ def build_parser():
     p.add_argument("--no-bias", action="store_true", help="do not count bias and folded-BatchNorm additions")
     p.add_argument("--analog-as", choices=["mac", "ac"], default="mac",
                    help="price analog inputs (first conv on pixels, the head) as MAC (default) or AC")
-    p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
+    p.add_argument("--format", choices=["table", "csv", "json", "md", "sj"], default="table",
+                   help="sj: SynOps/MACs in SpikingJelly 2.0's terms")
     p.add_argument("--output", help="write the report to this file instead of the terminal")
     p.add_argument("--plot", help="write a per-layer breakdown chart (PNG/PDF/SVG)")
     p.set_defaults(func=cmd_energy)

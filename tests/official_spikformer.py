@@ -8,7 +8,15 @@ Three layouts: ``cifar`` (tokens [T, B, N, C], nn.Linear, (Q Kᵀ)·s·V), ``ima
 """
 import torch
 import torch.nn as nn
-from spikingjelly.clock_driven.neuron import MultiStepLIFNode
+
+try:
+    from spikingjelly.clock_driven.neuron import MultiStepLIFNode
+except ImportError:   # SpikingJelly 2.0: clock_driven is gone; its multi-step LIF is bit-identical
+    from spikingjelly.activation_based.neuron import LIFNode
+
+    def MultiStepLIFNode(**kwargs):  # noqa: N802
+        kwargs.pop("backend", None)   # 2.0 chooses its backend itself
+        return LIFNode(step_mode="m", **kwargs)
 
 
 def lif(threshold=1.0):

@@ -203,3 +203,5 @@ def test_audit_cli(capsys):
     assert main(["audit", "--format", "md", "--no-measure"]) == 0
     out = capsys.readouterr().out
     assert "11.577" in out and "INCONSISTENT" in out and "lemaire-memory-fp32" in out
+    # each Spikformer row: the implied rate beside the break-even rate under every profile and its dataflow
+    assert "| dataflow-ws-fp32 (weight-stationary) |" in out and "implied rate 0.03731" in out

@@ -31,6 +31,8 @@ def assert_reproduced(spec, runs, rates):
     expected = energy.analytic_stats(spec, rates)
     assert set(expected) == set(runs[0].stats)
     for name, stats in expected.items():
+        # the memory models price weights by the size of the array that holds them: same size as measured
+        assert (stats.weights, stats.outputs) == (runs[0].stats[name].weights, runs[0].stats[name].outputs), name
         for field in FIELDS:
             measured = np.mean([r.stats[name].total(field) for r in runs])
             assert stats.total(field) == pytest.approx(measured, rel=1e-9, abs=1e-6), (name, field)
