@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -53,11 +54,7 @@ class NumbaWarmup(WorkerPlugin):
 
 def _has_bokeh() -> bool:
     """Whether this machine can serve the Dask dashboard (its pages need bokeh)."""
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("bokeh") is not None
 
 
 @contextlib.contextmanager
