@@ -8,8 +8,10 @@ Measures, on a LocalCluster of single-threaded worker processes:
   2. steady throughput (inputs/s) of a sweep of --inputs inputs, each worker's network
      already loaded (a first small sweep loads it), for 1 worker × 1 Numba thread,
      2 workers × 1 Numba thread, and 1 worker × 2 Numba threads; the efficiency of the
-     added worker is speedup / 2; "busy" is the worker-side chunk seconds over
-     workers × wall time;
+     added worker is speedup / 2; "CPU share" is the CPU seconds the workers got
+     while running chunks over (workers × Numba threads × wall time): below 100 %, other
+     work on the machine took the cores, and the scaling figures say more about it than
+     about evsim;
   3. the per-task overhead (scheduling, shipping the job and the rows, the Parquet write,
      the manifest): a tiny network, --tiny-inputs inputs as one-input chunks vs one chunk,
      (T(1-input chunks) − T(one chunk)) / (tasks − 1).
@@ -47,14 +49,14 @@ def write_sweep(folder: Path, spec: Path, inputs: int, chunk_size: int, name: st
 
 
 def timed(sweep, scheduler, output):
-    """Wall seconds of one sweep into a fresh folder, and the worker-side chunk seconds."""
+    """Wall seconds of one sweep into a fresh folder, and the workers' CPU seconds in chunks."""
     sweep = dataclasses.replace(sweep, output=str(output))
     start = time.perf_counter()
     outcome = run_sweep(sweep, scheduler=scheduler, progress=False, log=lambda line: None)
     wall = time.perf_counter() - start
     assert not outcome.failed, outcome.failed
     chunks = json.loads((output / "manifest.json").read_text())["chunks"]
-    return wall, sum(c["seconds"] for c in chunks)
+    return wall, sum(c["cpu_seconds"] for c in chunks)
 
 
 def cluster(workers: int, numba_threads: int):
@@ -90,31 +92,32 @@ def main():
             local, start_s = cluster(workers, threads)
             try:
                 load_s, _ = timed(warm, local.scheduler_address, folder / f"warm-{workers}-{threads}")
-                wall, busy = timed(sweep, local.scheduler_address, folder / f"run-{workers}-{threads}")
+                wall, cpu = timed(sweep, local.scheduler_address, folder / f"run-{workers}-{threads}")
             finally:
                 local.close()
-            rows.append((workers, threads, start_s, load_s, wall, args.inputs / wall, busy / (wall * workers)))
+            rows.append((workers, threads, start_s, load_s, wall, args.inputs / wall, cpu / args.inputs,
+                         cpu / (wall * workers * threads)))
         base = rows[0][5]
-        print("\n| workers × Numba threads | cluster start + warm-up | first sweep (network load) | "
-              "sweep wall | throughput | speedup | efficiency per worker | workers busy |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for workers, threads, start_s, load_s, wall, rate, busy in rows:
+        print("\n| workers × Numba threads | cluster start + warm-up | first sweep (network load) | sweep wall | "
+              "throughput | speedup | efficiency per worker | CPU s per input | CPU share |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for workers, threads, start_s, load_s, wall, rate, cpu_per_input, share in rows:
             print(f"| {workers} × {threads} | {start_s:.1f} s | {load_s:.1f} s | {wall:.2f} s | {rate:.2f} inputs/s | "
-                  f"{rate / base:.2f}× | {rate / base / workers:.0%} | {busy:.0%} |")
+                  f"{rate / base:.2f}× | {rate / base / workers:.0%} | {cpu_per_input:.2f} s | {share:.0%} |")
 
         tiny = read_sweep(write_sweep(folder, WARMUP_SPEC, args.tiny_inputs, 1, "tiny"))
         local, _ = cluster(1, 1)
         try:
             timed(tiny, local.scheduler_address, folder / "tiny-warm")
-            per_input, per_input_busy = timed(tiny, local.scheduler_address, folder / "tiny-1")
+            per_input, per_input_cpu = timed(tiny, local.scheduler_address, folder / "tiny-1")
             one_chunk = dataclasses.replace(tiny, chunk_size=args.tiny_inputs)
-            whole, whole_busy = timed(one_chunk, local.scheduler_address, folder / "tiny-all")
+            whole, whole_cpu = timed(one_chunk, local.scheduler_address, folder / "tiny-all")
         finally:
             local.close()
         overhead = (per_input - whole) / (args.tiny_inputs - 1)
         print(f"\nper-task overhead (1 worker, tiny network, {args.tiny_inputs} inputs): "
-              f"{args.tiny_inputs} one-input chunks {per_input:.2f} s (worker-side {per_input_busy:.2f} s), "
-              f"one chunk {whole:.2f} s (worker-side {whole_busy:.2f} s) → {overhead * 1e3:.1f} ms per task")
+              f"{args.tiny_inputs} one-input chunks {per_input:.2f} s (worker CPU in chunks {per_input_cpu:.2f} s), "
+              f"one chunk {whole:.2f} s (worker CPU {whole_cpu:.2f} s) → {overhead * 1e3:.1f} ms per task")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

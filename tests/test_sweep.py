@@ -121,7 +121,7 @@ def test_a_killed_sweep_resumes_to_the_identical_table(tmp_path, scheduler):
                "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 180   # a cold Numba cache on a loaded machine
         while not any(chunks.glob("[0-9]*.parquet")) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
     finally:

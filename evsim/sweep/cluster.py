@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -53,11 +54,7 @@ class NumbaWarmup(WorkerPlugin):
 
 def _has_bokeh() -> bool:
     """Whether this machine can serve the Dask dashboard (its pages need bokeh)."""
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("bokeh") is not None
 
 
 @contextlib.contextmanager
@@ -83,7 +80,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, dtype:
                                     "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
         client = Client(cluster)
     try:
-        client.register_plugin(NumbaWarmup(dtype))
+        try:
+            client.register_plugin(NumbaWarmup(dtype))
+        except Exception as err:   # e.g. a remote worker without evsim installed
+            raise SweepError(f"the warm-up run failed on a Dask worker ({type(err).__name__}: {err})".replace("\n", " "),
+                             fix="every worker needs this evsim installed and the sweep's files") from None
         yield client
     finally:
         client.close()

@@ -97,8 +97,7 @@ def run_sweep(sweep, *, scheduler: str | None = None, workers: int | None = None
                     store.chunk_failed(chunk, outcome.failed[-1][1])
                     bar.set_postfix(failed=len(outcome.failed))
                 else:
-                    table, seconds = future.result()
-                    store.chunk_done(chunk, table, seconds)
+                    store.chunk_done(chunk, *future.result())
                     outcome.done += 1
                 future.release()
                 bar.update(1)

@@ -22,6 +22,7 @@ from .sweepfile import SweepError
 FORMAT = "evsim-sweep-results/1"
 SAVE_INTERVAL_S = 2.0
 PENDING, DONE, FAILED = "pending", "done", "failed"
+TIMING_KEYS = ("seconds", "cpu_seconds")   # a chunk's worker-side timing, kept across resumes
 
 
 @dataclass(frozen=True)
@@ -111,20 +112,21 @@ class Store:
         records = []
         for chunk in chunks:
             record = {"id": chunk.id, "spec": chunk.spec, "start": chunk.start, "stop": chunk.stop,
-                      "file": chunk.file, "status": PENDING, "error": None, "seconds": None}
+                      "file": chunk.file, "status": PENDING, "error": None}
             if self.is_done(chunk):
-                record.update(status=DONE, seconds=previous.get(chunk.id, {}).get("seconds"))
+                record.update(status=DONE, **{k: previous.get(chunk.id, {}).get(k) for k in TIMING_KEYS})
             records.append(record)
         self.manifest = {"format": FORMAT, **header, "plan": plan, "chunks": records}
         self._records = {r["id"]: r for r in records}
         self.save(force=True)
         return [c for c in chunks if self._records[c.id]["status"] != DONE]
 
-    def chunk_done(self, chunk: Chunk, table, seconds: float | None = None) -> None:
-        """Write a finished chunk's rows (atomically), then note it in the manifest."""
+    def chunk_done(self, chunk: Chunk, table, timing: dict | None = None) -> None:
+        """Write a finished chunk's rows (atomically), then note it (and its timing, see
+        evsim.sweep.task.run_chunk) in the manifest."""
         import pyarrow.parquet as pq
         write_atomic(self.root / chunk.file, lambda tmp: pq.write_table(table, tmp))
-        self._records[chunk.id].update(status=DONE, error=None, seconds=seconds)
+        self._records[chunk.id].update(status=DONE, error=None, **(timing or {}))
         self.save()
 
     def chunk_failed(self, chunk: Chunk, error: str) -> None:
