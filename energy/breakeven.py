@@ -154,6 +154,8 @@ def plot(spec: Spec | str, profile: str | Profile = "dataflow-ws-fp32", conventi
     ax.legend(fontsize=8)
     fig.tight_layout()
     if path:
-        from evsim.files import write_atomic
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
+        from pathlib import Path
+
+        from evsim.outputs import write_output
+        write_output(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:].lower(), dpi=120), "image")
     return fig

@@ -102,11 +102,12 @@ def write_outputs(result) -> None:
 
     from . import plot
     from .files import write_atomic
+    from .outputs import write_output
     out, run = result["output"], result["first"]
     layers = list(run.spikes)
 
     def save(fig, name):
-        write_atomic(out / name, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+        write_output(out / name, lambda f: fig.savefig(f, dpi=110, format="png"), "image")
         plt.close(fig)
     save(plot.raster(run, layers, max_neurons=120), "raster.png")
     save(plot.spike_maps(run, layers, image=result["image"]), "spike_maps.png")

@@ -119,8 +119,8 @@ class LCA(Kind):
         plan["dictionary_t"] = np.ascontiguousarray(plan["dictionary"].T)   # row n = Φ[:, n], the fan-out of S_n
         if path == "gram":
             need = self.atoms ** 2 * np.dtype(dtype).itemsize
-            from ..engines.plan import physical_memory_bytes
-            if need > 0.8 * physical_memory_bytes():
+            from ..resources import machine_memory_bytes
+            if need > 0.8 * machine_memory_bytes():
                 raise MemoryBudgetError(f"the Gram matrix of {self.atoms} atoms needs {need / 2**30:.1f} GiB", layer=name,
                                         fix="use 'lateral: on_the_fly' (or auto) for this dictionary size")
             plan["gram"] = (phi64 @ phi64.T).astype(dtype)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_atomic
+from ..outputs import write_output
 from .store import FAILED, Store
 
 PJ_PER_MJ = 1e9
@@ -155,7 +156,7 @@ def plot(store: Store, path) -> None:
     ax.set_title("energy per inference by spec · convention · profile", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
+    write_output(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:].lower(), dpi=120), "image")
     plt.close(fig)
 
 
