@@ -16,18 +16,16 @@ import argparse
 import collections
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import evsim
+from evsim.engines.event import layers as event_layers
 
-import evsim  # noqa: E402
-from evsim.engines.event import layers as event_layers  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
 
@@ -107,7 +105,8 @@ def spikingjelly_time(spec, repeats, threads):
     try:
         import torch
         from spikingjelly.clock_driven import functional
-        from official_spikformer import Spikformer
+
+        from evsim.importers.torch_spikformer import Spikformer
     except ImportError as err:
         return None, f"not measured ({err.name} not installed)"
     torch.set_num_threads(threads)

@@ -1,5 +1,5 @@
 """Official Spikformer checkpoints: imported, they run spike for spike like the official
-PyTorch + SpikingJelly model (tests/official_spikformer.py) in float64."""
+PyTorch + SpikingJelly model (evsim/importers/torch_spikformer.py) in float64."""
 import numpy as np
 import pytest
 
@@ -11,10 +11,10 @@ import evsim  # noqa: E402
 from evsim import WeightsError, load_spec  # noqa: E402
 from evsim.cli import main  # noqa: E402
 from evsim.importers.spikformer import export_state_dict, read_state_dict  # noqa: E402
+from evsim.importers.torch_spikformer import Spikformer  # noqa: E402
 from spikingjelly.clock_driven import functional  # noqa: E402
 
 from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
-from official_spikformer import Spikformer  # noqa: E402
 
 BASE = {"cifar": "spikformer-cifar10-4-384", "imagenet": "spikformer-imagenet-8-512", "dvs": "spikformer-cifar10dvs-2-256"}
 
