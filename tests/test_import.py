@@ -134,6 +134,28 @@ def test_export_import_round_trip(tmp_path):
     assert net.spec.param_count == spec.param_count
 
 
+def test_import_options_name_dtype_metadata(tmp_path):
+    """What models/train_digits.py asks of the importer: a named, described spec with only the
+    params that differ from the library's, float32 weights, metadata in the weights file."""
+    import yaml
+
+    from evsim.importers.spikformer import LIBRARY_DEFAULTS, import_checkpoint
+    library = yaml.safe_load((MODELS.parent / "evsim" / "spec" / "library" / "spikformer.yaml").read_text())
+    assert {k: library["params"][k] for k in LIBRARY_DEFAULTS} == LIBRARY_DEFAULTS
+    model, checkpoint = official_model(tmp_path, "cifar", dim=32, heads=2, depth=1, size=32)
+    spec, _ = import_checkpoint(checkpoint, "cifar", 2, tmp_path / "out", name="tiny", stem="tiny",
+                                description="a tiny model: 1 block", comment="line one\nline two",
+                                dtype=np.float32, metadata={"seed": "7"})
+    text = (tmp_path / "out" / "tiny.yaml").read_text()
+    assert text.startswith("# line one\n# line two\n") and "params: {D: 32, heads: 2, depth: 1, classes: 10}" in text
+    assert spec.name == "tiny" and spec.description == "a tiny model: 1 block"
+    weights = tmp_path / "out" / "tiny.safetensors"
+    assert evsim.weights.read_metadata(weights) == {"seed": "7"}
+    assert evsim.weights.read_flat(weights)["head.weight"].dtype == np.float32
+    net = evsim.load(spec, weights)
+    assert np.array_equal(net.params["head"]["weight"], model.head.weight.detach().numpy().astype(np.float32))
+
+
 def test_import_errors(tmp_path, capsys):
     _, checkpoint = official_model(tmp_path, "cifar", dim=32, heads=2, depth=1, size=32)
     assert main(["import", "spikformer", str(checkpoint), "--variant", "imagenet", "--heads", "2", "-o", str(tmp_path / "x")]) == 2

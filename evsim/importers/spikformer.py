@@ -14,6 +14,7 @@ Layouts (``variant``):
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ VARIANTS = {
     "imagenet": dict(lin="conv", order="kv_first", scale=0.125, early_pool=1, T=4, img=224, encoding="direct"),
     "dvs": dict(lin="conv", order="qk_first", scale=0.25, early_pool=1, T=16, img=128, encoding="frames"),
 }
+# The params evsim/spec/library/spikformer.yaml sets (the CIFAR layout): an imported spec
+# writes the others and only those of these that differ, as the specs in models/ do.
+LIBRARY_DEFAULTS = {"mlp_ratio": 4, "scale": 0.125, "order": "qk_first", "lin": "linear", "qkv_bias": True,
+                    "early_pool": 0}
 UNUSED = re.compile(r"(^|\.)(norm\d?\.(weight|bias)|pos_embed|num_batches_tracked)$")
 WRAPPERS = ("state_dict", "model", "model_ema", "module")
 
@@ -120,13 +125,19 @@ def infer_architecture(state: dict, variant: str, heads: int, T=None, img_size=N
                         img_size or v["img"], T or v["T"], f"block.0.attn.q_{lin}.bias" in state)
 
 
-def spec_text(arch: Architecture, name: str) -> str:
+def spec_text(arch: Architecture, name: str, description: str | None = None, comment: str | None = None) -> str:
+    """The spec of an imported model: the shared structure extended with its input and the
+    params that differ from the library's (``comment``: header lines, without '#')."""
     v = VARIANTS[arch.variant]
     values = ", values: integer" if v["encoding"] == "frames" else ""
-    params = ", ".join(f"{k}: {str(val).lower() if isinstance(val, bool) else val}" for k, val in arch.params().items())
-    return (f"# Imported from an official Spikformer checkpoint ({arch.variant} layout) by evsim import.\n"
-            f'extends: "evsim:spikformer.yaml"\n'
-            f"name: {name}\n"
+    params = ", ".join(f"{k}: {str(val).lower() if isinstance(val, bool) else val}" for k, val in arch.params().items()
+                       if k not in LIBRARY_DEFAULTS or LIBRARY_DEFAULTS[k] != val)
+    comment = comment or f"Imported from an official Spikformer checkpoint ({arch.variant} layout) by evsim import."
+    header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    described = f"description: {json.dumps(description, ensure_ascii=False)}\n" if description else ""
+    return (header +
+            f'extends: "evsim:spikformer.yaml"   # the shared structure, evsim/spec/library/spikformer.yaml\n'
+            f"name: {name}\n" + described +
             f"input: {{shape: [{arch.in_channels}, {arch.img_size}, {arch.img_size}], T: {arch.T}, "
             f"encoding: {v['encoding']}{values}}}\n"
             f"params: {{{params}}}\n")
@@ -150,21 +161,31 @@ def to_evsim(state: dict, spec, source="<checkpoint>") -> tuple[dict, list[str]]
     return flat, ignored
 
 
-def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None):
-    """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys)."""
-    from ..spec import load_spec
+def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None, *,
+                      name=None, description=None, comment=None, stem=None, dtype=None, metadata=None):
+    """Write out_dir/model.yaml and out_dir/weights.safetensors (``stem``: out_dir/STEM.yaml
+    and out_dir/STEM.safetensors); returns (spec, ignored keys).
+
+    ``name``, ``description``, ``comment``: the spec's name, description and header comment;
+    ``dtype``: the stored weights' float type (default float64; float32 is exact for a
+    float32-trained checkpoint and half the size); ``metadata``: {str: str} written into the
+    safetensors header (evsim.weights.read_metadata reads it back)."""
     from ..files import write_atomic
+    from ..spec import load_spec
     from ..weights import bind, save
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
     out_dir = Path(out_dir)
-    name = f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
-    text = spec_text(arch, name)
-    spec_path = out_dir / "model.yaml"
+    name = name or f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
+    text = spec_text(arch, name, description, comment)
+    spec_path = out_dir / (f"{stem}.yaml" if stem else "model.yaml")
     write_atomic(spec_path, lambda tmp: Path(tmp).write_text(text))
     spec = load_spec(spec_path)
     flat, ignored = to_evsim(state, spec, str(checkpoint))
-    save(bind(spec, flat, str(checkpoint)), out_dir / "weights.safetensors")
+    params = bind(spec, flat, str(checkpoint))
+    if dtype is not None:
+        params = {layer: {key: value.astype(dtype) for key, value in entry.items()} for layer, entry in params.items()}
+    save(params, out_dir / (f"{stem}.safetensors" if stem else "weights.safetensors"), metadata=metadata)
     return spec, ignored
 
 
