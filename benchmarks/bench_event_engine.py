@@ -16,19 +16,16 @@ import argparse
 import collections
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
+import evsim
+from evsim.spec import kinds
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import evsim  # noqa: E402
-from evsim.spec import kinds  # noqa: E402
-
 SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
 
 
@@ -113,7 +110,7 @@ def spikingjelly_time(spec, repeats, threads):
         import torch
         from spikingjelly.clock_driven import functional
 
-        from official_spikformer import Spikformer
+        from evsim.importers.torch_spikformer import Spikformer
     except ImportError as err:
         return None, f"not measured ({err.name} not installed)"
     torch.set_num_threads(threads)

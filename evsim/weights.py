@@ -67,16 +67,34 @@ def flatten(params: dict) -> dict[str, np.ndarray]:
     return {f"{layer}.{key}": np.asarray(value, order="C") for layer, entry in params.items() for key, value in entry.items()}
 
 
-def save(params: dict, path: str | Path) -> None:
-    """Write a weight set as .npz or .safetensors, atomically."""
+def save(params: dict, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a weight set as .npz or .safetensors, atomically; ``metadata`` (strings, e.g.
+    how the weights were trained and what they score) goes into a safetensors header."""
     from .outputs import check_destination
     check_destination(path, "weights")
     flat = flatten(params)
+    if metadata and Path(path).suffix.lower() != ".safetensors":
+        raise WeightsError("only .safetensors files hold metadata", file=str(path), fix="save as .safetensors")
+    if metadata and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise WeightsError("metadata keys and values must be strings", file=str(path),
+                           fix="convert numbers with str() or json.dumps()")
     if Path(path).suffix.lower() == ".npz":
         write_output(path, lambda f: np.savez(f, **flat), "weights")
     else:
         from safetensors.numpy import save
-        write_output(path, lambda f: f.write(save(flat)), "weights")
+        write_output(path, lambda f: f.write(save(flat, metadata=metadata)), "weights")
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The {str: str} metadata of a .safetensors file ({} when it has none)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise WeightsError("only .safetensors files hold metadata", file=str(path))
+    if not path.exists():
+        raise WeightsError("no such weights file", file=str(path), fix="check the path")
+    from safetensors import safe_open
+    with safe_open(str(path), framework="numpy") as handle:
+        return dict(handle.metadata() or {})
 
 
 def bind(spec: Spec, flat: dict[str, np.ndarray], source: str = "<weights>") -> dict:

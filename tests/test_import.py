@@ -1,5 +1,5 @@
 """Official Spikformer checkpoints: imported, they run spike for spike like the official
-PyTorch + SpikingJelly model (tests/official_spikformer.py) in float64."""
+PyTorch + SpikingJelly model (evsim/importers/torch_spikformer.py) in float64."""
 import numpy as np
 import pytest
 
@@ -13,9 +13,9 @@ import evsim  # noqa: E402
 from evsim import WeightsError, load_spec  # noqa: E402
 from evsim.cli import main  # noqa: E402
 from evsim.importers.spikformer import export_state_dict, read_state_dict  # noqa: E402
+from evsim.importers.torch_spikformer import Spikformer  # noqa: E402
 
 from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
-from official_spikformer import Spikformer  # noqa: E402
 
 BASE = {"cifar": "spikformer-cifar10-4-384", "imagenet": "spikformer-imagenet-8-512", "dvs": "spikformer-cifar10dvs-2-256"}
 
@@ -133,6 +133,28 @@ def test_export_import_round_trip(tmp_path):
         for key, value in entry.items():
             assert np.array_equal(net.params[layer][key], value)
     assert net.spec.param_count == spec.param_count
+
+
+def test_import_options_name_dtype_metadata(tmp_path):
+    """What models/train_digits.py asks of the importer: a named, described spec with only the
+    params that differ from the library's, float32 weights, metadata in the weights file."""
+    import yaml
+
+    from evsim.importers.spikformer import LIBRARY_DEFAULTS, import_checkpoint
+    library = yaml.safe_load((MODELS.parent / "evsim" / "spec" / "library" / "spikformer.yaml").read_text())
+    assert {k: library["params"][k] for k in LIBRARY_DEFAULTS} == LIBRARY_DEFAULTS
+    model, checkpoint = official_model(tmp_path, "cifar", dim=32, heads=2, depth=1, size=32)
+    spec, _ = import_checkpoint(checkpoint, "cifar", 2, tmp_path / "out", name="tiny", stem="tiny",
+                                description="a tiny model: 1 block", comment="line one\nline two",
+                                dtype=np.float32, metadata={"seed": "7"})
+    text = (tmp_path / "out" / "tiny.yaml").read_text()
+    assert text.startswith("# line one\n# line two\n") and "params: {D: 32, heads: 2, depth: 1, classes: 10}" in text
+    assert spec.name == "tiny" and spec.description == "a tiny model: 1 block"
+    weights = tmp_path / "out" / "tiny.safetensors"
+    assert evsim.weights.read_metadata(weights) == {"seed": "7"}
+    assert evsim.weights.read_flat(weights)["head.weight"].dtype == np.float32
+    net = evsim.load(spec, weights)
+    assert np.array_equal(net.params["head"]["weight"], model.head.weight.detach().numpy().astype(np.float32))
 
 
 def test_import_errors(tmp_path, capsys):

@@ -26,6 +26,19 @@ def test_round_trip(tmp_path, spec, suffix):
     assert not list(tmp_path.glob(".w*")), "no temporary file left behind"
 
 
+def test_safetensors_metadata(tmp_path, spec):
+    params = perturbed_weights(spec, 1, 0.2)
+    path = tmp_path / "w.safetensors"
+    weights_io.save(params, path, metadata={"test_accuracy": "0.97", "seed": "0"})
+    assert weights_io.read_metadata(path) == {"test_accuracy": "0.97", "seed": "0"}
+    weights_io.save(params, path)
+    assert weights_io.read_metadata(path) == {}
+    with pytest.raises(WeightsError, match="only .safetensors files hold metadata"):
+        weights_io.save(params, tmp_path / "w.npz", metadata={"seed": "0"})
+    with pytest.raises(WeightsError, match="must be strings"):
+        weights_io.save(params, path, metadata={"seed": 0})
+
+
 def test_batchnorm_folding_is_exact_in_function(spec):
     params = perturbed_weights(spec, 2, 0.2)
     folded, fused = weights_io.fold(spec, params), spec.fused

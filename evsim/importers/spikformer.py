@@ -14,6 +14,7 @@ Layouts (``variant``):
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ VARIANTS = {
     "imagenet": dict(lin="conv", order="kv_first", scale=0.125, early_pool=1, T=4, img=224, encoding="direct"),
     "dvs": dict(lin="conv", order="qk_first", scale=0.25, early_pool=1, T=16, img=128, encoding="frames"),
 }
+# The params evsim/spec/library/spikformer.yaml sets (the CIFAR layout): an imported spec
+# writes the others and only those of these that differ, as the specs in models/ do.
+LIBRARY_DEFAULTS = {"mlp_ratio": 4, "scale": 0.125, "order": "qk_first", "lin": "linear", "qkv_bias": True,
+                    "early_pool": 0}
 UNUSED = re.compile(r"(^|\.)(norm\d?\.(weight|bias)|pos_embed|num_batches_tracked)$")
 WRAPPERS = ("state_dict", "model", "model_ema", "module")
 
@@ -121,13 +126,19 @@ def infer_architecture(state: dict, variant: str, heads: int, T=None, img_size=N
                         img_size or v["img"], T or v["T"], f"block.0.attn.q_{lin}.bias" in state)
 
 
-def spec_text(arch: Architecture, name: str) -> str:
+def spec_text(arch: Architecture, name: str, description: str | None = None, comment: str | None = None) -> str:
+    """The spec of an imported model: the shared structure extended with its input and the
+    params that differ from the library's (``comment``: header lines, without '#')."""
     v = VARIANTS[arch.variant]
     values = ", values: integer" if v["encoding"] == "frames" else ""
-    params = ", ".join(f"{k}: {str(val).lower() if isinstance(val, bool) else val}" for k, val in arch.params().items())
-    return (f"# Imported from an official Spikformer checkpoint ({arch.variant} layout) by evsim import.\n"
-            f'extends: "evsim:spikformer.yaml"\n'
-            f"name: {name}\n"
+    params = ", ".join(f"{k}: {str(val).lower() if isinstance(val, bool) else val}" for k, val in arch.params().items()
+                       if k not in LIBRARY_DEFAULTS or LIBRARY_DEFAULTS[k] != val)
+    comment = comment or f"Imported from an official Spikformer checkpoint ({arch.variant} layout) by evsim import."
+    header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    described = f"description: {json.dumps(description, ensure_ascii=False)}\n" if description else ""
+    return (header +
+            f'extends: "evsim:spikformer.yaml"   # the shared structure, evsim/spec/library/spikformer.yaml\n'
+            f"name: {name}\n" + described +
             f"input: {{shape: [{arch.in_channels}, {arch.img_size}, {arch.img_size}], T: {arch.T}, "
             f"encoding: {v['encoding']}{values}}}\n"
             f"params: {{{params}}}\n")
@@ -167,34 +178,64 @@ def check_options(variant, heads, T=None, img_size=None, num_classes=None) -> No
         validate.integer(num_classes, "num_classes", low=1, high=10**7)
 
 
-def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None):
-    """Write out_dir/model.yaml and out_dir/weights.safetensors; returns (spec, ignored keys).
+def _convert(spec_path, text, state, checkpoint, final, dtype):
+    """Write the spec text at ``spec_path``, read it back and bind the converted weights to
+    it: (spec, params, ignored keys). Errors name ``final``, the file the user will see."""
+    from ..errors import EvsimError
+    from ..spec import load_spec
+    from ..weights import bind
+    spec_path.write_text(text)
+    try:
+        spec = load_spec(spec_path)
+    except EvsimError as err:
+        file = str(final) if err.file and str(spec_path.parent) in err.file else err.file
+        raise type(err)(err.bare_message, file=file, line=err.line, layer=err.layer, fix=err.fix) from None
+    flat, ignored = to_evsim(state, spec, str(checkpoint))
+    params = bind(spec, flat, str(checkpoint))
+    if dtype is not None:
+        params = {layer: {key: value.astype(dtype) for key, value in entry.items()} for layer, entry in params.items()}
+    return spec, params, ignored
+
+
+def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None, num_classes=None, *,
+                      name=None, description=None, comment=None, stem=None, dtype=None, metadata=None):
+    """Write out_dir/model.yaml and out_dir/weights.safetensors (``stem``: out_dir/STEM.yaml and
+    out_dir/STEM.safetensors, beside whatever else the folder holds); returns (spec, ignored keys).
+
+    ``name``, ``description``, ``comment``: the spec's name, description and header comment;
+    ``dtype``: the stored weights' float type (default float64; float32 is exact for a
+    float32-trained checkpoint and half the size); ``metadata``: {str: str} written into the
+    safetensors header (evsim.weights.read_metadata reads it back).
 
     Everything is checked before anything is written — options, checkpoint, architecture, the
-    spec and every weight against it — in a temporary folder that then replaces ``out_dir`` in
-    one rename: a failed import leaves ``out_dir`` exactly as it was."""
-    from ..errors import EvsimError
+    spec and every weight against it. Without ``stem`` the folder is built beside ``out_dir``
+    and replaces it in one rename: a failed import leaves ``out_dir`` exactly as it was."""
+    import tempfile
+
+    from ..files import write_atomic
     from ..outputs import check_folder, staged_folder
     from ..spec import load_spec
-    from ..weights import bind, save
+    from ..weights import save
     check_options(variant, heads, T, img_size, num_classes)
-    check_folder(out_dir, IMPORTED, "-o")
+    if stem is None:
+        check_folder(out_dir, IMPORTED, "-o")
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
-    name = f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
-    text = spec_text(arch, name)
-    final = Path(out_dir) / "model.yaml"
-    with staged_folder(out_dir, IMPORTED, "-o") as staging:
-        (staging / "model.yaml").write_text(text)
-        try:
-            spec = load_spec(staging / "model.yaml")
-        except EvsimError as err:  # name the file the user will see, not the staging folder
-            file = str(final) if err.file and str(staging) in err.file else err.file
-            raise type(err)(err.bare_message, file=file, line=err.line, layer=err.layer, fix=err.fix) from None
-        flat, ignored = to_evsim(state, spec, str(checkpoint))
-        save(bind(spec, flat, str(checkpoint)), staging / "weights.safetensors")
-    spec.path = str(final)
-    return spec, ignored
+    name = name or f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
+    text = spec_text(arch, name, description, comment)
+    spec_name, weights_name = (f"{stem}.yaml", f"{stem}.safetensors") if stem else IMPORTED
+    final = Path(out_dir) / spec_name
+    if stem is None:
+        with staged_folder(out_dir, IMPORTED, "-o") as staging:
+            spec, params, ignored = _convert(staging / spec_name, text, state, checkpoint, final, dtype)
+            save(params, staging / weights_name, metadata=metadata)
+        spec.path = str(final)
+        return spec, ignored
+    with tempfile.TemporaryDirectory() as tmp:   # a folder of other files (models/): check first, then write both
+        _, params, ignored = _convert(Path(tmp) / spec_name, text, state, checkpoint, final, dtype)
+    save(params, Path(out_dir) / weights_name, metadata=metadata)
+    write_atomic(final, lambda path: Path(path).write_text(text))
+    return load_spec(final), ignored
 
 
 def export_state_dict(spec, params, variant) -> dict:

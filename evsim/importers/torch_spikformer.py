@@ -1,6 +1,10 @@
-"""The official Spikformer architecture in PyTorch + SpikingJelly, written for these tests
-from the official code's structure and module names (cifar10/, imagenet/, cifar10dvs/
-model.py): evsim must import its checkpoints and reproduce its outputs spike for spike.
+"""The official Spikformer architecture in PyTorch + SpikingJelly, written from the official
+code's structure and module names (cifar10/, imagenet/, cifar10dvs/ model.py): evsim must
+import its checkpoints and reproduce its outputs spike for spike (tests/test_import.py), and
+models/train_digits.py trains the shipped digits model with it.
+
+Needs the ``torch`` extra (``pip install 'evsim[torch]'``: torch and spikingjelly); nothing
+else in evsim imports this module.
 
 Three layouts: ``cifar`` (tokens [T, B, N, C], nn.Linear, (Q Kᵀ)·s·V), ``imagenet``
 (maps [T, B, C, H, W], Conv1d q/k/v without bias, 1×1 Conv2d MLP, Q·(Kᵀ V)·s) and ``dvs``
