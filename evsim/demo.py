@@ -134,8 +134,14 @@ def _busiest(spikes, n=3):
 def summary_lines(result) -> list[str]:
     meta = result["metadata"]
     stated = meta.get("test_accuracy")
+    torch_predictions = meta.get("test_predictions", "")
+    same = ""
+    if len(torch_predictions) >= result["images"]:
+        agree = sum(int(p) == int(q) for p, q in zip(torch_predictions, result["predictions"]))
+        same = f"; the same prediction as the PyTorch model on {agree} of {result['images']} images"
     lines = [f"{result['network'].spec.name}: {result['images']} digits test images, event engine",
-             f"accuracy: {result['accuracy']:.2%}" + (f" (PyTorch model at training: {float(stated):.2%})" if stated else ""),
+             f"accuracy: {result['accuracy']:.2%}" + (f" (PyTorch model at training: {float(stated):.2%})" if stated else "")
+             + same,
              "", f"{'spiking layer':<34} {'measured rate':>14} {'synthetic runs':>15}   (spikes per neuron per step)"]
     lines += [f"{name:<34} {rate:>14.4f} {SYNTHETIC_RATE:>15.2f}" for name, rate in result["rates"].items()]
     lines += ["", "energy per inference (mean over the test set; counts measured spike by spike):"]

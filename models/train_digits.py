@@ -170,7 +170,7 @@ def main():
         "training_seconds": f"{training_seconds:.0f}",
         "training_cpu_seconds": f"{training_cpu_seconds:.0f}",
         "trained_by": "models/train_digits.py",
-        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
     }
     description = (f"Spikformer-{args.depth}-{args.dim} ({args.heads} heads, T = {T}, official CIFAR layout, one grey "
                    f"input channel) trained on scikit-learn's digits upsampled to 32×32: {100 * accuracy:.2f} % top-1 "
