@@ -47,9 +47,10 @@ def min_score(theta, scale) -> int:
 
 
 def binomial_tail(n, p, c) -> tuple[float, float]:
-    """(P(X ≥ c), E[X·1{X ≥ c}]) for X ~ Binomial(n, p)."""
-    probs = [math.comb(n, x) * p ** x * (1 - p) ** (n - x) for x in range(n + 1)]
-    return sum(probs[c:]), sum(x * probs[x] for x in range(c, n + 1))
+    """(P(X ≥ c), E[X·1{X ≥ c}]) for X ~ Binomial(n, p); the second is n·p·P(Y ≥ c − 1) with
+    Y ~ Binomial(n − 1, p) (x·C(n, x) = n·C(n − 1, x − 1))."""
+    from scipy.stats import binom
+    return float(binom.sf(c - 1, n, p)), float(n * p * binom.sf(c - 2, n - 1, p)) if n > 0 else 0.0
 
 
 @register
