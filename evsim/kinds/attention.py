@@ -30,6 +30,17 @@ from .base import Kind
 ORDERS = ("qk_first", "kv_first")
 
 
+def qkv_shape(in_shapes, heads) -> tuple:
+    """The one [N, D] shape of q, k and v, D divisible into ``heads`` (every attention kind's check)."""
+    for s in in_shapes:
+        require_rank(s, (2,), "q, k, v")
+    if len(set(in_shapes)) != 1:
+        raise ShapeProblem(f"q, k and v must have one shape, got {[list(s) for s in in_shapes]}")
+    if in_shapes[0][1] % heads:
+        raise ShapeProblem(f"{in_shapes[0][1]} features are not divisible into {heads} heads")
+    return in_shapes[0]
+
+
 @register
 @dataclass
 class Attention(Kind):
@@ -47,13 +58,7 @@ class Attention(Kind):
             raise ShapeProblem(f"'heads' must be a positive int, got {self.heads!r}")
 
     def output_shape(self, in_shapes):
-        for s in in_shapes:
-            require_rank(s, (2,), "q, k, v")
-        if len(set(in_shapes)) != 1:
-            raise ShapeProblem(f"q, k and v must have one shape, got {[list(s) for s in in_shapes]}")
-        if in_shapes[0][1] % self.heads:
-            raise ShapeProblem(f"{in_shapes[0][1]} features are not divisible into {self.heads} heads")
-        return in_shapes[0]
+        return qkv_shape(in_shapes, self.heads)
 
     def dense_ops(self, in_shapes, out_shape):
         n, d_model = in_shapes[0]

@@ -28,9 +28,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spec.layer import ShapeProblem, require_rank
+from ..spec.layer import ShapeProblem
 from ..spec.registry import register
 from . import st_attention_kernels
+from .attention import qkv_shape
 from .base import Kind
 
 
@@ -72,13 +73,7 @@ class STAttention(Kind):
             raise ShapeProblem(f"'scale' must be positive, got {self.scale!r}")
 
     def output_shape(self, in_shapes):
-        for s in in_shapes:
-            require_rank(s, (2,), "q, k, v")
-        if len(set(in_shapes)) != 1:
-            raise ShapeProblem(f"q, k and v must have one shape, got {[list(s) for s in in_shapes]}")
-        if in_shapes[0][1] % self.heads:
-            raise ShapeProblem(f"{in_shapes[0][1]} features are not divisible into {self.heads} heads")
-        return in_shapes[0]
+        return qkv_shape(in_shapes, self.heads)
 
     def dense_ops(self, in_shapes, out_shape):
         """With the whole window filled: 2·N·(w + 1)·N·D."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .kernels import _add_coincidences
+
 
 @njit(cache=True, parallel=True)
 def windowed_attention(q, k, v, heads, min_score, out):
@@ -22,21 +24,8 @@ def windowed_attention(q, k, v, heads, min_score, out):
         q_idx = np.empty(n_q, dtype=np.int64)
         k_idx = np.empty(n_k, dtype=np.int64)
         coincidences = 0
-        for j in range(h * d, (h + 1) * d):
-            n_left = 0
-            for a in range(n_q):
-                if q[a, j] != 0:
-                    q_idx[n_left] = a
-                    n_left += 1
-            n_right = 0
-            for b in range(n_k):
-                if k[b, j] != 0:
-                    k_idx[n_right] = b
-                    n_right += 1
-            for a in range(n_left):
-                for b in range(n_right):
-                    scores[q_idx[a], k_idx[b]] += 1
-            coincidences += n_left * n_right
+        for j in range(h * d, (h + 1) * d):  # feature j: every (q token, key row) pair spiking on it
+            coincidences += _add_coincidences(q[:, j], k[:, j], scores, q_idx, k_idx)
         v_nnz = np.zeros(n_k, dtype=np.int64)
         for m in range(n_k):
             for j in range(h * d, (h + 1) * d):
