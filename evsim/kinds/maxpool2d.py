@@ -14,38 +14,23 @@ from typing import ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..spec.layer import ANALOG, ShapeProblem, pair, require_rank
+from ..spec.layer import ANALOG, ShapeProblem
 from ..spec.registry import register
 from ..stats import ANALOG_RATE, Rate
 from . import kernels
-from .base import Passive
+from .pool2d import Pool2d
 
 
 @register
 @dataclass
-class MaxPool2d(Passive):
-    kernel_size: object = 2
-    stride: object = None
-    padding: object = 0
+class MaxPool2d(Pool2d):
     kind: ClassVar[str] = "maxpool2d"
     rate_rule: ClassVar[str] = "inputs independent: a k×k window fires with 1 − (1 − e)^{k²}"
 
     def __post_init__(self):
-        self.kernel_size = pair(self.kernel_size, "kernel_size")
-        self.stride = self.kernel_size if self.stride is None else pair(self.stride, "stride")
-        self.padding = pair(self.padding, "padding")
-        if min(self.kernel_size + self.stride) < 1 or min(self.padding) < 0:
-            raise ShapeProblem("kernel_size and stride must be ≥ 1 and padding ≥ 0")
+        super().__post_init__()   # kernel, stride, padding and the output shape as every 2-D pool
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ShapeProblem("padding must be at most half the kernel size (as in PyTorch)")
-
-    def output_shape(self, in_shapes):
-        require_rank(in_shapes[0], (3,), "its input")
-        c, h, w = in_shapes[0]
-        size = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip((h, w), self.kernel_size, self.stride, self.padding)]
-        if min(size) < 1:
-            raise ShapeProblem(f"input {h}×{w} is too small for pooling kernel {self.kernel_size}")
-        return (c, size[0], size[1])
 
     def output_values(self, in_values):
         return in_values[0]
