@@ -81,7 +81,8 @@ def cmd_run(args):
     saved = [("the saved spikes", saved_spikes_bytes(spec, len(inputs)))] if args.save_spikes else []
     check_run(spec, np.dtype(args.dtype), args.engine, len(inputs), extra=saved)
     network = _network(args, spec)
-    runs = network.run_many(inputs, args.engine, args.dtype)
+    runs = network.run_many(inputs, args.engine, args.dtype, strict_events=args.strict_events)
+    _print_execution(runs[0])
     outputs = np.stack([r.output for r in runs])
     for i, r in enumerate(runs):
         rates = {n: s.mean() for n, s in r.spikes.items()}
@@ -102,6 +103,14 @@ def cmd_run(args):
     if args.save_spikes:
         print(f"wrote {args.save_spikes} ({len(spikes)} layers, arrays [T, ...] of 0/1)")
     _save_rates(args, runs, network.spec)
+
+
+def _print_execution(run):
+    """Which layers the event engine ran densely (their inputs too dense for the scatter to win)."""
+    dense = [name for name, path in run.execution.items() if path == "dense"]
+    if dense:
+        print(f"event engine: {len(dense)} layer(s) with dense inputs computed through BLAS, counts from their events "
+              f"({', '.join(dense)}); --strict-events scatters them too", file=sys.stderr)
 
 
 def _save_rates(args, runs, spec):
@@ -134,7 +143,8 @@ def cmd_energy(args):
         network = _network(args, spec)
         if len(inputs) != 1:
             raise EvsimError("energy is reported per inference: give one input", file=args.input)
-        run = network.run(inputs[0], engine=args.engine, dtype=args.dtype)
+        run = network.run(inputs[0], engine=args.engine, dtype=args.dtype, strict_events=args.strict_events)
+        _print_execution(run)
         report = energy.estimate(run, profile, args.convention, **switches)
         _save_rates(args, [run], network.spec)
     text = report.render(args.format)
@@ -283,6 +293,9 @@ def _add_network_options(p):
     p.add_argument("--engine", choices=list(ENGINES), default="event")
     p.add_argument("--save-rates", help="write the measured rates of every layer to this YAML (for --rates)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--strict-events", action="store_true",
+                   help="event engine: scatter every layer's events, even where its input is dense enough for BLAS "
+                        "to be faster (same spikes and counts; default: such layers run through BLAS)")
     p.add_argument("--memory-budget", type=_size_option,
                    help="refuse work estimated above this much memory (e.g. 8GiB; default: 80%% of the machine's, "
                         "or EVSIM_MEMORY_BUDGET)")

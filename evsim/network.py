@@ -55,12 +55,15 @@ class Network:
             self._plans[key] = make_plan(self.spec, self.execution_params, engine, dtype)
         return self._plans[key]
 
-    def run(self, x, engine: str = "dense", dtype=np.float64, memory_budget_bytes: int | None = None) -> Run:
-        """One inference. ``engine``: dense | event; ``dtype``: float64 | float32."""
+    def run(self, x, engine: str = "dense", dtype=np.float64, memory_budget_bytes: int | None = None,
+            strict_events: bool = False) -> Run:
+        """One inference. ``engine``: dense | event; ``dtype``: float64 | float32;
+        ``strict_events``: the event engine scatters every layer's events, even where its
+        input is dense enough for BLAS to be faster (same spikes and counts either way)."""
         dtype = validate.dtype(dtype)
         validate.choice(engine, ENGINES, "engine")
         check_memory(self.spec, dtype, memory_budget_bytes, engine)
-        return get_engine(engine)(self.plan(engine, dtype), x)
+        return get_engine(engine)(self.plan(engine, dtype), x, strict_events=strict_events)
 
     def run_many(self, inputs, engine: str = "event", dtype=np.float64, progress: bool = True, **options) -> list[Run]:
         """One Run per input, with a progress bar (stderr) when there are several. Every input

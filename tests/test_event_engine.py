@@ -39,7 +39,9 @@ def test_every_layer_kind_both_orders(tmp_path, every_kind_path):
         for seed, rate in [(0, 0.05), (1, 0.2), (2, 0.5)]:
             net = evsim.load(spec, perturbed_weights(spec, seed, rate))
             x = evsim.sample_input(spec, seed)
-            assert_same(net.run(x, engine="dense"), net.run(x, engine="event"))
+            dense = net.run(x, engine="dense")
+            assert_same(dense, net.run(x, engine="event"))
+            assert_same(dense, net.run(x, engine="event", strict_events=True))
 
 
 CONFIGS = [("spikformer-cifar10-4-256", None, 1), ("spikformer-cifar10-2-384", None, 1),
@@ -55,7 +57,27 @@ def test_spikformer_configs_spike_for_spike(tmp_path, model, size, depth, rate):
     spec = shrunk(tmp_path, model, size, depth)
     net = evsim.load(spec, evsim.synthetic_weights(spec, seed=3, target_rate=rate))
     x = evsim.sample_input(spec, 3)
-    assert_same(net.run(x, engine="dense"), net.run(x, engine="event"))
+    dense = net.run(x, engine="dense")
+    for strict in (False, True):
+        assert_same(dense, net.run(x, engine="event", strict_events=strict))
+
+
+def test_dense_inputs_go_through_blas_only_above_the_threshold_and_only_when_allowed(tmp_path):
+    """The mixed engine's choice, checked against each layer's input density measured by the
+    dense engine: layers with an event_dense path above the threshold run densely, the rest
+    (and every layer under strict_events) scatter events."""
+    from evsim.engines.event import DENSE_INPUTS_ABOVE
+    spec = shrunk(tmp_path, "spikformer-cifar10-2-384", None, 1)
+    net = evsim.load(spec, evsim.synthetic_weights(spec, seed=3, target_rate=0.25))
+    x = evsim.sample_input(spec, 3)
+    reference = net.run(x, engine="dense")
+    mixed = net.run(x, engine="event")
+    density = {name: s.total("input_events") / s.total("input_elements") for name, s in reference.stats.items()}
+    has_path = {name for name in density if spec.layers[name].kind in ("linear", "conv2d")}
+    expected = {name: "dense" if name in has_path and density[name] > DENSE_INPUTS_ABOVE else "events" for name in density}
+    assert {name: mixed.execution[name] for name in density} == expected
+    assert "dense" in expected.values() and "events" in expected.values()   # both paths exercised
+    assert set(net.run(x, engine="event", strict_events=True).execution.values()) == {"events"}
 
 
 @pytest.mark.slow

@@ -38,12 +38,7 @@ def test_wrong_conv_calls_are_rejected(change, message):
         conv_call(**change)
 
 
-def test_wrong_row_and_attention_calls_are_rejected():
-    weight_t = np.ones((4, 3))
-    with pytest.raises(EvsimError, match="does not fit"):
-        kernels.row_gather(np.array([1], dtype=np.int64), np.ones(1), np.array([0, 1]), weight_t, np.zeros((1, 5)))
-    with pytest.raises(EvsimError, match="outside"):
-        kernels.row_gather(np.array([99], dtype=np.int64), np.ones(1), np.array([0, 1]), weight_t, np.zeros((1, 3)))
+def test_wrong_attention_calls_are_rejected():
     q = np.ones((4, 6), dtype=np.int64)
     with pytest.raises(EvsimError, match="do not split into 4 heads"):
         kernels.attention_qk_first(q, q, q, 4, np.zeros((4, 6), dtype=np.int64))
@@ -51,3 +46,93 @@ def test_wrong_row_and_attention_calls_are_rejected():
         kernels.attention_kv_first(q.astype(float), q, q, 2, np.zeros((4, 6), dtype=np.int64))
     with pytest.raises(EvsimError, match="dimensions"):
         kernels.extract_events(np.zeros((2, 2)))
+
+
+# -- the register-blocked scatters and counting while extracting --------------------------
+
+def reference_rows(index, values, starts, weight_t, d_in):
+    """out[r, o] summed event by event in ascending order, in the weights' dtype (the kernels' order)."""
+    kind = weight_t.dtype.type
+    out = np.zeros((starts.size - 1, weight_t.shape[1]), dtype=weight_t.dtype)
+    for r in range(starts.size - 1):
+        for o in range(weight_t.shape[1]):
+            acc = kind(0)
+            for e in range(starts[r], starts[r + 1]):
+                acc = kind(acc + kind(values[e]) * weight_t[index[e] % d_in, o])
+            out[r, o] = acc
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("binary", [True, False])
+def test_blocked_rows_sum_each_output_in_event_order(dtype, binary):
+    rng = np.random.default_rng(3)
+    d_in, d_out, rows = 7, 64 + 9, 5   # one whole tile of 64 and a remainder of 9
+    x = (rng.random((rows, d_in)) < 0.5) * (1 if binary else rng.integers(1, 4, (rows, d_in)) * 0.75)
+    x = x.astype(dtype)
+    weight_t = rng.standard_normal((d_in, d_out)).astype(dtype)
+    fan = np.full(x.size, d_out, dtype=np.int64)
+    index, values, starts, _ = kernels.counted_events(x.reshape(1, -1), d_in, fan, fan)
+    out = np.full((rows, d_out), np.nan, dtype=dtype)   # overwritten, not added to
+    kernels.blocked_rows(index, values, starts, weight_t, out, binary)
+    assert np.array_equal(out, reference_rows(index, values, starts, weight_t, d_in))
+    assert np.allclose(out, x.astype(np.float64) @ weight_t.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("geometry", [(1, 1, 1, 1, 1, 1), (2, 1, 0, 2, 1, 2)])  # stride h/w, pad h/w, dilation h/w
+def test_blocked_conv_equals_the_grouped_kernel_step_by_step(binary, geometry):
+    """Two steps at once through the blocked kernel = the plain kernel (an independent loop
+    nest, one step per call) bit for bit, on a non-square input with 70 output channels."""
+    rng = np.random.default_rng(5)
+    steps, c_in, in_h, in_w, d_out = 2, 3, 5, 4, 70
+    x = (rng.random((steps, in_h, in_w, c_in)) < 0.4) * (1.0 if binary else rng.integers(1, 3, (steps, in_h, in_w, c_in)))
+    x = x.astype(np.float64)
+    weight_t = rng.standard_normal((c_in, 3, 3, d_out))
+    sh, sw, ph, pw, dh, dw = geometry
+    out_h = (in_h + 2 * ph - dh * 2 - 1) // sh + 1
+    out_w = (in_w + 2 * pw - dw * 2 - 1) // sw + 1
+    ones = np.ones(in_h * in_w * c_in, dtype=np.int64)
+    index, values, starts, _ = kernels.counted_events(x.reshape(steps, -1), c_in, ones, ones)
+    out = np.full((steps, out_h, out_w, d_out), np.nan)
+    kernels.blocked_conv(index, values, starts, c_in, in_h, in_w, weight_t, out, *geometry, binary)
+    for s in range(steps):
+        step_index, step_values = kernels.extract_events(x[s].reshape(-1))
+        plain = np.zeros((out_h, out_w, d_out))
+        kernels.conv_gather(step_index, step_values, np.searchsorted(step_index // c_in, np.arange(in_h * in_w + 1)),
+                            c_in, in_h, in_w, weight_t, plain, *geometry, c_in, d_out)
+        assert np.array_equal(out[s], plain)
+
+
+def test_counted_events_count_what_a_brute_force_count_gives():
+    rng = np.random.default_rng(8)
+    x = np.where(rng.random((3, 24)) < 0.3, rng.integers(1, 5, (3, 24)), 0).astype(np.float64)
+    fan, fan_nonzero = rng.integers(0, 9, 24), rng.integers(0, 4, 24)
+    index, values, starts, counts = kernels.counted_events(x, 6, fan, fan_nonzero)
+    flat = x.reshape(-1)
+    assert np.array_equal(index, np.flatnonzero(flat)) and np.array_equal(values, flat[index])
+    assert np.array_equal(starts, np.searchsorted(index // 6, np.arange(3 * 4 + 1)))
+    expected = np.stack([(x != 0) @ fan, x @ fan, (x != 0) @ fan_nonzero], axis=1)
+    assert np.array_equal(counts, expected)
+
+
+def test_generated_kernels_are_what_the_generator_writes():
+    from evsim.kinds import blocked_source
+    assert blocked_source.TARGET.read_text() == blocked_source.source(), \
+        "evsim/kinds/blocked_kernels.py is stale: run python -m evsim.kinds.blocked_source"
+
+
+def test_wrong_blocked_and_counting_calls_are_rejected():
+    weight_t = np.ones((4, 3))
+    one = np.array([1], dtype=np.int64)
+    with pytest.raises(EvsimError, match="does not fit"):
+        kernels.blocked_rows(one, np.ones(1), np.array([0, 1]), weight_t, np.zeros((1, 5)), True)
+    with pytest.raises(EvsimError, match="outside"):
+        kernels.blocked_rows(np.array([99], dtype=np.int64), np.ones(1), np.array([0, 1]), weight_t, np.zeros((1, 3)), True)
+    with pytest.raises(EvsimError, match="one start per input position of each step"):
+        kernels.blocked_conv(one, np.ones(1), np.zeros(5, dtype=np.int64), 2, 2, 2, np.ones((2, 1, 1, 3)),
+                             np.zeros((2, 2, 2, 3)), 1, 1, 0, 0, 1, 1, True)
+    with pytest.raises(EvsimError, match="groups of 5"):
+        kernels.counted_events(np.zeros((2, 12)), 5, np.zeros(12, dtype=np.int64), np.zeros(12, dtype=np.int64))
+    with pytest.raises(EvsimError, match="fan must be int64"):
+        kernels.counted_events(np.zeros((2, 12)), 6, np.zeros(12, dtype=np.int32), np.zeros(12, dtype=np.int64))

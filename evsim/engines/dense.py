@@ -29,6 +29,7 @@ def propagate(plan, x, before=None, count=True):
     return outputs, stats, spikes, activity
 
 
-def run(plan, x):
+def run(plan, x, strict_events: bool = False):
+    """``strict_events`` has no effect here: the dense engine scatters no events."""
     outputs, stats, spikes, activity = propagate(plan, x)
     return finish(plan, outputs, spikes, stats, activity)

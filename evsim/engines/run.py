@@ -23,6 +23,7 @@ class Run:
     spec_name: str = ""
     T: int = 0
     activity: dict = field(default_factory=dict)  # {layer: (elements, events, spikes)} of every output, all steps
+    execution: dict = field(default_factory=dict)  # event engine: {layer: "events" | "dense"} (dense inputs through BLAS)
 
     def firing_rate(self, layer) -> float:
         """Spikes per neuron per time step."""

@@ -62,6 +62,12 @@ class Kind(Layer, ABC):
     def expected(self, facts: LayerFacts, in_rates: list[Rate], out_rate: Rate, counts: dict) -> None:
         """Expected counts per step (floats) given each input's and the output's rate."""
 
+    def event_dense(self, plan: dict, inputs: list[np.ndarray], state: dict, counts: dict, steps: slice) -> np.ndarray | None:
+        """Optional: the output computed densely (``dense``, through BLAS) with the counts still
+        taken from the events — for inputs too dense for the event kernels to win. None: this
+        kind has no such path and always runs ``event``."""
+        return None
+
     def detail(self, stats: list, facts: LayerFacts) -> dict:
         """Measured statistics of this layer's work over runs (``stats``: its LayerStats of each
         run; ratios of counts to their dense maxima) that ``expected`` uses when a rates file

@@ -111,8 +111,10 @@ class Conv2d(Kind):
             for g in range(self.groups):
                 weight_t[g * c_per_group:(g + 1) * c_per_group] = \
                     weight[g * o_per_group:(g + 1) * o_per_group].transpose(1, 2, 3, 0)
-            plan.update(weight_t=weight_t, nonzero_taps=np.count_nonzero(weight_t, axis=3).astype(np.int64),
-                        c_per_group=c_per_group, o_per_group=o_per_group, facts=facts)
+            fan, fan_nonzero = self.fanout(facts.in_shapes[0], facts.out_shape, weight)
+            position_major = lambda a: np.ascontiguousarray(np.broadcast_to(a, facts.in_shapes[0]).transpose(1, 2, 0)).reshape(-1)  # noqa: E731
+            plan.update(weight_t=weight_t, c_per_group=c_per_group, o_per_group=o_per_group, facts=facts,
+                        fan=position_major(fan).astype(np.int64), fan_nonzero=position_major(fan_nonzero).astype(np.int64))
         return plan
 
     def dense(self, plan, inputs, state):
@@ -132,25 +134,41 @@ class Conv2d(Kind):
         return np.ascontiguousarray(out, dtype=x.dtype)
 
     def event(self, plan, inputs, state, counts, steps):
+        """All S steps in one pass: events position-major (index ((s·H + y)·W + x)·C + c),
+        extracted and counted together (each event's fan-out comes from a table of valid taps
+        per input element), then one register-blocked scatter over the S·H_out output rows
+        (groups = 1) or one grouped scatter per step."""
         x = inputs[0]
-        facts = plan["facts"]
-        _, c_in, in_h, in_w = x.shape
-        out_c, out_h, out_w = facts.out_shape
-        out = np.empty((x.shape[0], out_c, out_h, out_w), dtype=x.dtype)
+        steps_n, c_in, in_h, in_w = x.shape
+        out_c, out_h, out_w = plan["facts"].out_shape
         geometry = (*self.stride, *self.padding, *self.dilation)
-        for s, t in enumerate(range(steps.start, steps.stop)):
-            position_major = np.ascontiguousarray(x[s].transpose(1, 2, 0))  # events grouped by input position
-            index, values, starts = synaptic.grouped_events(position_major.reshape(-1), c_in, in_h * in_w)
-            acc = np.zeros((out_h, out_w, out_c), dtype=x.dtype)
-            kernels.conv_gather(index, values, starts, c_in, in_h, in_w, plan["weight_t"], acc, *geometry,
-                                plan["c_per_group"], plan["o_per_group"])
-            synaptic.record(counts, t, *kernels.conv_event_counts(index, values, c_in, in_w, plan["nonzero_taps"],
-                                                                  out_h, out_w, *geometry, plan["o_per_group"]),
-                            facts, plan["bias"] is not None)
-            out[s] = acc.transpose(2, 0, 1)
+        position_major = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(steps_n, -1)
+        index, values, starts, step_counts = kernels.counted_events(position_major, c_in, plan["fan"], plan["fan_nonzero"])
+        acc = np.empty((steps_n, out_h, out_w, out_c), dtype=x.dtype)
+        if self.groups == 1:
+            kernels.blocked_conv(index, values, starts, c_in, in_h, in_w, plan["weight_t"], acc, *geometry,
+                                 synaptic.all_ones(values))
+        else:
+            plane = in_h * in_w
+            for s in range(steps_n):
+                first, last = starts[s * plane], starts[(s + 1) * plane]
+                acc[s] = 0
+                kernels.conv_gather(index[first:last] - s * plane * c_in, values[first:last],
+                                    starts[s * plane:(s + 1) * plane + 1] - first, c_in, in_h, in_w, plan["weight_t"],
+                                    acc[s], *geometry, plan["c_per_group"], plan["o_per_group"])
+        synaptic.record_steps(counts, steps, step_counts, plan["facts"], plan["bias"] is not None)
+        out = np.ascontiguousarray(acc.transpose(0, 3, 1, 2))
         if plan["bias"] is not None:
             out += plan["bias"].reshape(-1, 1, 1)
         return out
+
+    def event_dense(self, plan, inputs, state, counts, steps):
+        """Dense output (im2col and BLAS, the dense engine's own arithmetic), counts from the events."""
+        x = inputs[0]
+        position_major = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(x.shape[0], -1)
+        *_, step_counts = kernels.counted_events(position_major, x.shape[1], plan["fan"], plan["fan_nonzero"])
+        synaptic.record_steps(counts, steps, step_counts, plan["facts"], plan["bias"] is not None)
+        return self.dense(plan, inputs, state)
 
     # -- counts ---------------------------------------------------------------------------
     def fanout(self, in_shape, out_shape, weight) -> tuple[np.ndarray, np.ndarray]:

@@ -53,7 +53,10 @@ class Linear(Kind):
                 "facts": facts}
         if engine == "event":
             weight_t = np.ascontiguousarray(plan["weight"].T)  # [D_in, D_out]: one row per input feature
-            plan.update(weight_t=weight_t, nonzero_rows=np.count_nonzero(weight_t, axis=1).astype(np.int64))
+            nonzero_rows = np.count_nonzero(weight_t, axis=1).astype(np.int64)
+            tokens = math.prod(facts.in_shapes[0][:-1])  # per-element fan-outs of one step, for counting while extracting
+            plan.update(weight_t=weight_t, fan=np.full(tokens * weight_t.shape[0], self.out_features, dtype=np.int64),
+                        fan_nonzero=np.tile(nonzero_rows, tokens))
         return plan
 
     def dense(self, plan, inputs, state):
@@ -64,22 +67,31 @@ class Linear(Kind):
         return out.astype(x.dtype, copy=False)
 
     def event(self, plan, inputs, state, counts, steps):
+        """All S steps in one pass: their events extracted and counted together, then one
+        register-blocked scatter over the S·N token rows."""
         x = inputs[0]
-        facts = plan["facts"]
-        out = np.empty((*x.shape[:-1], self.out_features), dtype=x.dtype)
-        for s, t in enumerate(range(steps.start, steps.stop)):
-            rows = x[s].reshape(-1, x.shape[-1])
-            index, values, starts = synaptic.grouped_events(rows.reshape(-1), rows.shape[1], rows.shape[0])
-            acc = np.zeros((rows.shape[0], self.out_features), dtype=x.dtype)
-            kernels.row_gather(index, values, starts, plan["weight_t"], acc)
-            synaptic.record(counts, t, *kernels.row_event_counts(index, values, plan["nonzero_rows"], self.out_features),
-                            facts, plan["bias"] is not None)
-            out[s] = acc.reshape(out.shape[1:])
+        d_in = x.shape[-1]
+        rows = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        index, values, starts, step_counts = kernels.counted_events(rows, d_in, plan["fan"], plan["fan_nonzero"])
+        out = np.empty((rows.size // d_in, self.out_features), dtype=x.dtype)
+        kernels.blocked_rows(index, values, starts, plan["weight_t"], out, synaptic.all_ones(values))
+        synaptic.record_steps(counts, steps, step_counts, plan["facts"], plan["bias"] is not None)
+        out = out.reshape(*x.shape[:-1], self.out_features)
         if plan["bias"] is not None:
             out += plan["bias"]
         if x.ndim == 3:
             counts["tokens"][steps] = x.shape[1]
         return out
+
+    def event_dense(self, plan, inputs, state, counts, steps):
+        """BLAS output (the dense engine's own arithmetic), counts from the events."""
+        x = inputs[0]
+        rows = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        *_, step_counts = kernels.counted_events(rows, x.shape[-1], plan["fan"], plan["fan_nonzero"])
+        synaptic.record_steps(counts, steps, step_counts, plan["facts"], plan["bias"] is not None)
+        if x.ndim == 3:
+            counts["tokens"][steps] = x.shape[1]
+        return self.dense(plan, inputs, state)
 
     def count(self, params, inputs, output, facts, counts):
         x = inputs[0]

@@ -35,6 +35,18 @@ def record(counts, t, synaptic, weighted, nonzero, facts, has_bias: bool) -> Non
     counts["bias_adds"][t] = facts.out_elements if has_bias else 0
 
 
+def record_steps(counts, steps: slice, step_counts, facts, has_bias: bool) -> None:
+    """Counts of S steps from ``kernels.counted_events``' per-step (synaptic, weighted, nonzero)."""
+    for s, t in enumerate(range(steps.start, steps.stop)):
+        synaptic, weighted, nonzero = step_counts[s]
+        record(counts, t, int(synaptic), weighted, int(nonzero), facts, has_bias)
+
+
+def all_ones(values) -> bool:
+    """Events of value 1 only (spikes): the binary kernels add the weight without multiplying."""
+    return bool(np.all(values == 1))
+
+
 def count(x, fan, fan_nonzero, facts, has_bias, counts) -> None:
     """Brute force over dense [T, ...] input: each nonzero input element contributes its
     fan-out (``fan``, ``fan_nonzero``: per input element, broadcastable to one step)."""
