@@ -66,3 +66,17 @@ def test_malformed_graphs_are_one_line_errors_naming_the_node():
 def test_delay_node_is_whole_steps():
     spec, _, _ = import_nir(chain(nir.Delay(delay=np.full(4, 2e-3)), nir.Scale(scale=np.full(4, 2.0))), None, dt=1e-3)
     assert spec["layers"][0]["inputs"] == [{"from": "input", "delay": 2}]
+
+
+@pytest.mark.parametrize("input_shape, conv_input_shape, expected", [
+    ((1, 8, 8), (8, 8), [1, 8, 8]),       # SpikingJelly: a one-channel image, the conv's input type says so
+    ((1, 8, 8), None, [1, 8, 8]),         # no input type on the conv: its rank (C, H, W) says so
+    ((1, 1, 8, 8), None, [1, 8, 8]),      # nirtorch: the sample's batch axis of 1, then one channel
+])
+def test_leading_one_is_a_batch_axis_only_where_the_consumer_says_so(input_shape, conv_input_shape, expected):
+    conv = nir.Conv2d(input_shape=conv_input_shape, weight=np.ones((3, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1,
+                      bias=np.zeros(3))
+    spec, _, _ = import_nir(chain(conv, input_shape=input_shape), None, dt=1e-3)
+    assert spec["input"]["shape"] == expected
+    spec, _, _ = import_nir(chain(nir.Linear(weight=np.ones((5, 4))), input_shape=(1, 4)), None, dt=1e-3)
+    assert spec["input"]["shape"] == [4]  # a leading 1 before a Linear: the batch axis, as before

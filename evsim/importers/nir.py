@@ -13,7 +13,10 @@ forward Euler with the given ``dt``:
     norse         dt = 10⁻³; Norse writes τ = dt/τ_inv (dt·τ), so k = dt·τ_inv = dt²/τ;
                   LIF (LIFBoxCell) → lif_euler, LI → leaky_integrator, IF (IAFCell: v += x) → if with gain R.
                   Norse's LIFCell (exported as CubaLIF) is not supported.
-    spikingjelly  dt = 10⁻⁴; LIF → lif (SpikingJelly's τ = τ_NIR/dt steps, decay_input, ≥, hard reset)
+    spikingjelly  dt = 10⁻⁴ (spikingjelly.activation_based.nir_exchange, 2.0): LIF → lif with
+                  SpikingJelly's τ = τ_NIR/dt steps (the shortest decimal giving τ_NIR back),
+                  decay_input from R (1: decayed, τ: not), V_leak = V_reset required; IF (R = 1/dt)
+                  → if with gain 1, firing on v ≥ θ (not NIR's >); hard reset
 
 Subgraphs are flattened (names ``outer.inner``); a node with several inputs gets an ``add``
 before it (``<node>.in``); an edge that closes a cycle reads its producer one step late
@@ -159,7 +162,7 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
         raise NIRError(f"evsim runs graphs with one Input and one Output node, found inputs {inputs} and outputs {outputs}",
                        file=file, layer=(inputs + outputs + [None])[0])
     shape = input_shape or _shape(nodes[inputs[0]].input_type)
-    if input_shape is None and shape is not None and len(shape) > 1 and shape[0] == 1:
+    if input_shape is None and shape is not None and _has_batch_axis(shape, [nodes[c] for c in consumers[inputs[0]]], nir):
         shape = shape[1:]
         notes.append(f"dropped the batch axis of 1 the Input node carries: input shape {shape}")
     if shape is None:
@@ -215,6 +218,26 @@ def _order(nodes, producers, back):
     return order
 
 
+def _has_batch_axis(shape, consumers, nir) -> bool:
+    """Whether the Input's leading 1 is a batch axis (nirtorch writes the sample's) rather than
+    one channel (SpikingJelly writes [1, H, W] for a one-channel image): a consumer's own input
+    type decides; else a convolution's or pooling's rank; else a leading 1 is taken as batch."""
+    if len(shape) < 2 or shape[0] != 1:
+        return False
+    for node in consumers:
+        expected = _shape(getattr(node, "input_type", None))
+        if expected == list(shape):
+            return False
+        if expected == list(shape[1:]):
+            return True
+    ranks = {nir.Conv2d: 3, nir.SumPool2d: 3, nir.AvgPool2d: 3, nir.Conv1d: 2}
+    for node in consumers:
+        rank = next((r for cls, r in ranks.items() if isinstance(node, cls)), None)
+        if rank is not None:
+            return len(shape) > rank
+    return True
+
+
 def _shape(types):
     value = list(types.values())[0] if isinstance(types, dict) and types else types
     if value is None:
@@ -247,7 +270,7 @@ def as_scalar_or_array(value, shape, name, node, file):
 
 # -- export -------------------------------------------------------------------------------------
 
-TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "spikingjelly"}}
+TARGETS = {"nir": None, **SOURCES}
 
 
 def export_nir(network, output=None, target: str = "nir", dt: float | None = None):
