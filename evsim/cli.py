@@ -343,7 +343,7 @@ def build_parser():
     p.add_argument("files", nargs="+", metavar="[nir] SPEC WEIGHTS",
                    help="SPEC WEIGHTS: a Spikformer state_dict; nir SPEC WEIGHTS: a NIR graph")
     p.add_argument("--variant", choices=list(VARIANTS), help="Spikformer: the official layout to write")
-    p.add_argument("--for", dest="target", choices=["nir", "snntorch", "norse"], default="nir",
+    p.add_argument("--for", dest="target", choices=["nir", "snntorch", "norse", "spikingjelly"], default="nir",
                    help="nir: the convention the reading library's NIR importer expects (default nir: NIR's equations, needs --dt)")
     p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --for library's)")
     p.add_argument("-o", "--output", required=True, help=".pth or .nir file to write")

@@ -175,10 +175,40 @@ class Translator:
             return self.neuron(name, "leaky", inputs, node, beta=self.decay(node.tau), v_threshold=node.v_threshold,
                                **self.snntorch_reset(node))
         if self.source == "spikingjelly":
-            return self.neuron(name, "lif", inputs, node, tau=tau / dt, v_threshold=node.v_threshold, v_reset=node.v_reset)
+            return self._lif_spikingjelly(name, node, inputs)
         k = self.euler_rate(node.tau)
         return self.neuron(name, "lif_euler", inputs, node, dt_tau=k, r=node.r, v_leak=node.v_leak,
                            v_threshold=node.v_threshold, v_reset=node.v_reset)
+
+    def sj_steps(self, stored):
+        """SpikingJelly's τ in steps from the τ·dt its exporter wrote: the shortest decimal whose
+        product with dt is the stored value (the τ the user gave: 3, not 3.0000000000000004)."""
+        def one(value):
+            quotient = value / self.dt
+            for digits in range(1, 18):
+                guess = float(f"{quotient:.{digits}g}")
+                if guess * self.dt == value:
+                    return guess
+            return quotient
+        stored = np.asarray(stored, np.float64)
+        return np.vectorize(one, otypes=[np.float64])(stored) if stored.size else stored
+
+    def _lif_spikingjelly(self, name, node, inputs):
+        """SpikingJelly's exporter writes LIFNode (and ParametricLIFNode) as τ = τ_SJ·dt,
+        R = 1 (decay_input) or R = τ_SJ (input not decayed), V_leak = V_reset (hard reset)."""
+        tau = self.sj_steps(node.tau)
+        r, v_leak, v_reset = (np.asarray(v, np.float64) for v in (node.r, node.v_leak, node.v_reset))
+        if np.allclose(r, 1.0, rtol=1e-9):
+            decay_input = True
+        elif np.allclose(r, tau, rtol=1e-9):
+            decay_input = False
+        else:
+            self.fail(name, f"R = {np.unique(r)[:3]}: SpikingJelly writes R = 1 (decay_input) or R = τ/dt = {np.unique(tau)[:3]}",
+                      fix="read it without --from")
+        if not np.array_equal(np.broadcast_to(v_leak, v_reset.shape), v_reset):
+            self.fail(name, "V_leak differs from V_reset; SpikingJelly's LIF leaks towards V_reset", fix="read it without --from")
+        return self.neuron(name, "lif", inputs, node, tau=tau, v_threshold=node.v_threshold, v_reset=v_reset,
+                           decay_input=decay_input)
 
     def _CubaLIF(self, name, node, inputs):
         dt = self.dt
@@ -199,6 +229,11 @@ class Translator:
         return self.neuron(name, "leaky_integrator", inputs, node, dt_tau=self.euler_rate(node.tau), r=node.r, v_leak=node.v_leak)
 
     def _IF(self, name, node, inputs):
+        if self.source == "spikingjelly":   # IFNode: V += X, fires on V ≥ θ; its exporter writes R = 1/dt
+            if not np.allclose(np.asarray(node.r, np.float64) * self.dt, 1.0, rtol=1e-9):
+                self.fail(name, f"R·dt = {np.unique(np.asarray(node.r) * self.dt)[:3]}, SpikingJelly's IFNode has 1",
+                          fix="read it without --from")
+            return self.neuron(name, "if", inputs, node, v_threshold=node.v_threshold, v_reset=node.v_reset)
         gain = np.asarray(node.r, np.float64) * (1.0 if self.source == "norse" else self.dt)
         return self.neuron(name, "if", inputs, node, r=gain, v_threshold=node.v_threshold, v_reset=node.v_reset, strict=True)
 
@@ -234,6 +269,9 @@ class Exporter:
         norse      dt = 10⁻³, as ``norse.torch.from_nir`` reads it: lif_euler (R = 1, reset to
                    0) → LIF with τ = dt/k (Norse: τ_inv = 1/τ, k = dt·τ_inv), if (strict,
                    R = 1, reset to 0) → IF
+        spikingjelly  dt = 10⁻⁴, as ``nir_exchange.import_from_nir`` reads it: lif (hard reset)
+                   → LIF with τ·dt, R = 1 (decay_input) or τ, V_leak = V_reset; if (R = 1,
+                   fires on ≥, hard reset) → IF with R = 1/dt
 
     Synapses, pooling, Flatten, Scale and Threshold are the same in every convention. The
     table ``Exporter.NODES`` maps kind classes (and neuron models) to methods: data, read
@@ -364,6 +402,38 @@ class Exporter:
         p = self.neuron_values(name, layer)
         return self.nir.I(r=self.array(name, np.asarray(p.gain, np.float64) / self.dt))
 
+    def sj_tau(self, name, tau):
+        """τ·dt, as SpikingJelly's exporter writes it. Its import_from_nir reads τ = stored/dt
+        (one value per layer, > 1), which is τ exactly for most τ (2, 3, 4.5) but not all
+        (2.7 comes back as 2.7000000000000006, and no stored float gives 2.7 back)."""
+        values = np.unique(np.asarray(tau, np.float64))
+        self.require(name, values.size == 1 and values[0] > 1, f"τ = {values[:3]}: SpikingJelly's LIFNode has one τ > 1 per layer",
+                     fix="use one τ > 1 per layer, or export with --for nir")
+        return self.array(name, values[0] * self.dt)
+
+    def hard_reset_uniform(self, name, p):
+        """SpikingJelly's NIR exchange has hard reset only, and one θ and V_reset per layer."""
+        self.require(name, p.v_reset is not None, "SpikingJelly's NIR exchange has no soft reset (v_reset: null)",
+                     fix="use a hard reset, or export with --for nir")
+        for key in ("v_threshold", "v_reset"):
+            self.require(name, np.unique(np.asarray(getattr(p, key))).size == 1,
+                         f"SpikingJelly's import_from_nir takes one {key} per layer", fix="use one value per layer")
+
+    def _lif_spikingjelly(self, name, layer):
+        p = self.neuron_values(name, layer)
+        self.hard_reset_uniform(name, p)
+        return self.nir.LIF(tau=self.sj_tau(name, p.tau), r=self.array(name, 1.0 if p.decay_input else p.tau),
+                            v_leak=self.array(name, p.v_reset), v_threshold=self.array(name, p.v_threshold),
+                            v_reset=self.array(name, p.v_reset))
+
+    def _if_spikingjelly(self, name, layer):
+        p = self.neuron_values(name, layer)
+        self.hard_reset_uniform(name, p)
+        self.require(name, not p.strict and np.all(np.asarray(p.r) == 1),
+                     "SpikingJelly's IFNode has R = 1 and fires on v ≥ θ", fix="set r: 1, strict: false, or export with --for nir")
+        return self.nir.IF(r=self.array(name, 1.0 / self.dt), v_threshold=self.array(name, p.v_threshold),
+                           v_reset=self.array(name, p.v_reset))
+
     def resets_at_once(self, name, p):
         self.require(name, p.reset == "zero" and not p.reset_delay and np.size(np.unique(p.v_threshold)) == 1,
                      "snnTorch's import_from_nir builds neurons that reset to zero at once, with one threshold per layer",
@@ -404,12 +474,15 @@ def _kind_exports():
 KIND_EXPORTS = _kind_exports()
 # the node types each library's importer builds a module for (snntorch.import_nir, norse.torch.utils.import_nir)
 LIBRARY_READS = {"snntorch": {"Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "LIF", "CubaLIF"},
-                 "norse": {"Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "LIF", "IF"}}
+                 "norse": {"Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "LIF", "IF"},
+                 # spikingjelly.activation_based.nir_exchange.from_nir (2.0.0)
+                 "spikingjelly": {"Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "LIF", "IF", "CubaLIF"}}
 # neuron model NAME → {target: method}: the evsim neuron kinds each library's importer runs exactly
 NEURON_EXPORTS = {
+    "lif": {"spikingjelly": "_lif_spikingjelly"},
     "lif_euler": {"nir": "_lif_euler_nir", "norse": "_lif_euler_norse"},
     "cuba_lif": {"nir": "_cuba_lif_nir"},
-    "if": {"nir": "_if_nir", "norse": "_if_norse"},
+    "if": {"nir": "_if_nir", "norse": "_if_norse", "spikingjelly": "_if_spikingjelly"},
     "leaky_integrator": {"nir": "_leaky_integrator_nir"},
     "integrator": {"nir": "_integrator_nir"},
     "leaky": {"snntorch": "_leaky_snntorch"},
