@@ -17,6 +17,10 @@ forward Euler with the given ``dt``:
                   SpikingJelly's τ = τ_NIR/dt steps (the shortest decimal giving τ_NIR back),
                   decay_input from R (1: decayed, τ: not), V_leak = V_reset required; IF (R = 1/dt)
                   → if with gain 1, firing on v ≥ θ (not NIR's >); hard reset
+    sinabs        τ in steps (dt = 1); LIF (R = 1, V_leak = 0) → exp_lif (α = e^{−1/τ}, input × (1 − α):
+                  sinabs' LIF default norm_input), IF (R = 1) → if; both fire on v ≥ θ, one spike
+                  a step (SingleSpike), reset by subtracting θ; the file records none of these
+                  choices, nor min_v_mem (sinabs' default MultiSpike is not supported)
 
 Subgraphs are flattened (names ``outer.inner``); a node with several inputs gets an ``add``
 before it (``<node>.in``); an edge that closes a cycle reads its producer one step late
@@ -26,6 +30,7 @@ Parameters equal over the layer become spec options, others per-neuron weights.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +40,8 @@ import numpy as np
 from ..errors import EvsimError
 from ..spec.registry import kinds
 
-SOURCES = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+# the time step each library's exporter assumes; sinabs writes τ in steps (dt = one step)
+SOURCES = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4, "sinabs": 1.0}
 
 
 class NIRError(EvsimError):
@@ -133,7 +139,7 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
     nir = _nir()
     file = str(graph_or_path) if isinstance(graph_or_path, (str, Path)) else "<NIR graph>"
     if source is not None and source not in SOURCES:
-        raise NIRError(f"unknown source library '{source}'", fix=f"choose one of {', '.join(SOURCES)} (sinabs: see README)")
+        raise NIRError(f"unknown source library '{source}'", fix=f"choose one of {', '.join(SOURCES)}")
     if dt is None:
         if source is None:
             raise NIRError("NIR does not record the time step", file=file,
@@ -141,7 +147,9 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
         dt = SOURCES[source]
     if isinstance(graph_or_path, (str, Path)):
         try:
-            graph = nir.read(str(graph_or_path), type_check=False)  # evsim infers and checks shapes itself
+            # evsim infers and checks shapes itself; nir < 1.0.5 (sinabs' pin) has no type_check and never checks
+            checks = "type_check" in inspect.signature(nir.read).parameters
+            graph = nir.read(str(graph_or_path), **({"type_check": False} if checks else {}))
         except Exception as err:
             raise NIRError(f"cannot read NIR graph ({type(err).__name__}: {err})", file=file) from None
     else:
@@ -270,7 +278,8 @@ def as_scalar_or_array(value, shape, name, node, file):
 
 # -- export -------------------------------------------------------------------------------------
 
-TARGETS = {"nir": None, **SOURCES}
+# sinabs' from_nir builds MultiSpike neurons (several spikes a step), which no evsim neuron is
+TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "sinabs"}}
 
 
 def export_nir(network, output=None, target: str = "nir", dt: float | None = None):

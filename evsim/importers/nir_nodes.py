@@ -176,6 +176,14 @@ class Translator:
                                **self.snntorch_reset(node))
         if self.source == "spikingjelly":
             return self._lif_spikingjelly(name, node, inputs)
+        if self.source == "sinabs":
+            self.sinabs_gain_one(name, node)
+            if np.any(np.asarray(node.v_leak, np.float64) != 0):
+                self.fail(name, "V_leak is not 0 as sinabs' LIF has it", fix="read it without --from")
+            self.notes.append(f"'{name}': sinabs LIF read with its defaults norm_input, SingleSpike, subtract reset, "
+                              "no min_v_mem (the file does not record them)")
+            return self.neuron(name, "exp_lif", inputs, node, tau_mem=np.asarray(node.tau, np.float64),
+                               v_threshold=node.v_threshold, norm_input=True)
         k = self.euler_rate(node.tau)
         return self.neuron(name, "lif_euler", inputs, node, dt_tau=k, r=node.r, v_leak=node.v_leak,
                            v_threshold=node.v_threshold, v_reset=node.v_reset)
@@ -226,9 +234,18 @@ class Translator:
                            v_leak=node.v_leak, v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in, strict=True)
 
     def _LI(self, name, node, inputs):
+        if self.source == "sinabs":
+            self.fail(name, "sinabs' ExpLeak (α = e^{−1/τ}, no spikes) has no evsim neuron", fix="read it without --from")
         return self.neuron(name, "leaky_integrator", inputs, node, dt_tau=self.euler_rate(node.tau), r=node.r, v_leak=node.v_leak)
 
+    def sinabs_gain_one(self, name, node):
+        if np.any(np.asarray(node.r, np.float64) != 1):
+            self.fail(name, f"R = {np.unique(np.asarray(node.r))[:3]}, sinabs writes 1", fix="read it without --from")
+
     def _IF(self, name, node, inputs):
+        if self.source == "sinabs":   # IAF: V += X, fires on V ≥ θ (SingleSpike), subtracts θ; nir 1.0.4 has no v_reset
+            self.sinabs_gain_one(name, node)
+            return self.neuron(name, "if", inputs, node, v_threshold=node.v_threshold, v_reset=None)
         if self.source == "spikingjelly":   # IFNode: V += X, fires on V ≥ θ; its exporter writes R = 1/dt
             if not np.allclose(np.asarray(node.r, np.float64) * self.dt, 1.0, rtol=1e-9):
                 self.fail(name, f"R·dt = {np.unique(np.asarray(node.r) * self.dt)[:3]}, SpikingJelly's IFNode has 1",
