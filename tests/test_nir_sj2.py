@@ -119,6 +119,21 @@ def test_sj_parametric_lif(tmp_path):
     assert_same_spikes(network, x, {names[0]: reference[1], names[1]: reference[3]})
 
 
+def test_sj_cuba_lif(tmp_path):
+    """CUBALIFNode exports as CubaLIF with τ = dt/(1 − decay); the importer recovers the decay
+    factors (0.3, not 1 − dt/(dt/0.7) = 0.30000000000000004) → cuba_lif_decay."""
+    net = scaled(lambda: torch.nn.Sequential(layer.Linear(10, 12), neuron.CUBALIFNode(c_decay=0.3, v_decay=0.6),
+                                             layer.Linear(12, 6), neuron.CUBALIFNode(v_threshold=1.0, v_reset=-0.125)),
+                 {0: 2.0, 2: 2.0}, 3)
+    x = frames((10,), seed=3, p=0.4)
+    network = evsim_import(net, x[:1], x, tmp_path)
+    names = [name for name, layer in network.spec.layers.items() if layer.spiking]
+    first = network.spec.layers[names[0]]
+    assert (first.kind, first.c_decay, first.v_decay) == ("cuba_lif_decay", 0.3, 0.6)
+    reference = sj_forward(net, x, (1, 3))
+    assert_same_spikes(network, x, {names[0]: reference[1], names[1]: reference[3]})
+
+
 def test_sj_soft_reset_is_refused_by_sj_itself():
     """SpikingJelly's exporter refuses a soft-reset LIF (NIR has no soft reset): nothing reaches evsim."""
     net = torch.nn.Sequential(layer.Linear(4, 3), neuron.LIFNode(v_reset=None)).double()
@@ -172,6 +187,20 @@ def test_evsim_export_for_spikingjelly_runs_in_spikingjelly(tmp_path):
     x = frames((2, 6, 6), seed=4, p=0.4)
     reference = sj_import_forward(path, x, ("lif1", "lif2", "if3"))
     assert_same_spikes(network, x, reference)
+
+
+def test_evsim_cuba_lif_decay_for_spikingjelly(tmp_path):
+    network = evsim_network(tmp_path, """
+input: {shape: [10], T: 24, encoding: frames}
+layers:
+  - {name: fc1, kind: linear, out_features: 12}
+  - {name: cuba1, kind: cuba_lif_decay, c_decay: 0.5, v_decay: 0.75}
+  - {name: fc2, kind: linear, out_features: 6}
+  - {name: cuba2, kind: cuba_lif_decay, c_decay: 0.25, v_decay: 0.5, v_threshold: 1.0, v_reset: -0.125}
+""", seed=5)
+    export_nir(network, tmp_path / "evsim.nir", target="spikingjelly")
+    x = frames((10,), seed=5, p=0.4)
+    assert_same_spikes(network, x, sj_import_forward(tmp_path / "evsim.nir", x, ("cuba1", "cuba2")))
 
 
 def test_evsim_export_for_spikingjelly_refuses_what_it_cannot_run(tmp_path):

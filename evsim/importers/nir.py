@@ -16,7 +16,8 @@ forward Euler with the given ``dt``:
     spikingjelly  dt = 10⁻⁴ (spikingjelly.activation_based.nir_exchange, 2.0): LIF → lif with
                   SpikingJelly's τ = τ_NIR/dt steps (the shortest decimal giving τ_NIR back),
                   decay_input from R (1: decayed, τ: not), V_leak = V_reset required; IF (R = 1/dt)
-                  → if with gain 1, firing on v ≥ θ (not NIR's >); hard reset
+                  → if with gain 1, firing on v ≥ θ (not NIR's >); hard reset; CubaLIF (gains 1,
+                  V_leak = 0) → cuba_lif_decay (CUBALIFNode: c = 1 − dt/τ_syn, v = 1 − dt/τ_mem)
     sinabs        τ in steps (dt = 1); LIF (R = 1, V_leak = 0) → exp_lif (α = e^{−1/τ}, input × (1 − α):
                   sinabs' LIF default norm_input), IF (R = 1) → if; both fire on v ≥ θ, one spike
                   a step (SingleSpike), reset by subtracting θ; the file records none of these

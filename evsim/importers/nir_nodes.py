@@ -188,18 +188,28 @@ class Translator:
         return self.neuron(name, "lif_euler", inputs, node, dt_tau=k, r=node.r, v_leak=node.v_leak,
                            v_threshold=node.v_threshold, v_reset=node.v_reset)
 
-    def sj_steps(self, stored):
-        """SpikingJelly's τ in steps from the τ·dt its exporter wrote: the shortest decimal whose
-        product with dt is the stored value (the τ the user gave: 3, not 3.0000000000000004)."""
+    @staticmethod
+    def shortest(stored, inverse, forward):
+        """The value an exporter computed ``stored = forward(value)`` from, per element: the
+        shortest decimal near ``inverse(stored)`` that ``forward`` maps back onto ``stored`` (the
+        value the user gave: 2.7, not 2.7000000000000006), else ``inverse(stored)``."""
         def one(value):
-            quotient = value / self.dt
+            approx = inverse(value)
             for digits in range(1, 18):
-                guess = float(f"{quotient:.{digits}g}")
-                if guess * self.dt == value:
+                guess = float(f"{approx:.{digits}g}")
+                if forward(guess) == value:
                     return guess
-            return quotient
+            return approx
         stored = np.asarray(stored, np.float64)
         return np.vectorize(one, otypes=[np.float64])(stored) if stored.size else stored
+
+    def sj_steps(self, stored):
+        """SpikingJelly's τ in steps from the τ·dt its exporter wrote."""
+        return self.shortest(stored, lambda v: v / self.dt, lambda tau: tau * self.dt)
+
+    def sj_decay(self, stored):
+        """SpikingJelly's decay factor d from the τ = dt/(1 − d) its exporter wrote."""
+        return self.shortest(stored, lambda v: 1.0 - self.dt / v, lambda d: self.dt / (1.0 - d))
 
     def _lif_spikingjelly(self, name, node, inputs):
         """SpikingJelly's exporter writes LIFNode (and ParametricLIFNode) as τ = τ_SJ·dt,
@@ -228,6 +238,13 @@ class Translator:
                           fix="read it without --from")
             return self.neuron(name, "synaptic", inputs, node, alpha=self.decay(node.tau_syn), beta=self.decay(node.tau_mem),
                                v_threshold=node.v_threshold, **self.snntorch_reset(node))
+        if self.source == "spikingjelly":   # CUBALIFNode: c = 1 − dt/τ_syn, v = 1 − dt/τ_mem, gains 1, V_leak = 0
+            gains = (np.asarray(node.w_in, np.float64) * dt / tau_syn, np.asarray(node.r, np.float64) * dt / tau_mem)
+            if not all(np.allclose(g, 1.0, rtol=1e-9) for g in gains) or np.any(np.asarray(node.v_leak) != 0):
+                self.fail(name, "w_in·dt/τ_syn, R·dt/τ_mem are not 1 or V_leak is not 0, as SpikingJelly's CUBALIFNode has them",
+                          fix="read it without --from")
+            return self.neuron(name, "cuba_lif_decay", inputs, node, c_decay=self.sj_decay(node.tau_syn),
+                               v_decay=self.sj_decay(node.tau_mem), v_threshold=node.v_threshold, v_reset=node.v_reset)
         if self.source is not None:
             self.fail(name, f"{self.source}'s CubaLIF discretisation is not supported", fix="read it without --from")
         return self.neuron(name, "cuba_lif", inputs, node, tau_syn=tau_syn / dt, tau_mem=tau_mem / dt, r=node.r,
@@ -288,7 +305,8 @@ class Exporter:
                    R = 1, reset to 0) → IF
         spikingjelly  dt = 10⁻⁴, as ``nir_exchange.import_from_nir`` reads it: lif (hard reset)
                    → LIF with τ·dt, R = 1 (decay_input) or τ, V_leak = V_reset; if (R = 1,
-                   fires on ≥, hard reset) → IF with R = 1/dt
+                   fires on ≥, hard reset) → IF with R = 1/dt; cuba_lif_decay → CubaLIF with
+                   τ = dt/(1 − decay), R = τ_mem/dt, w_in = τ_syn/dt (CUBALIFNode)
 
     Synapses, pooling, Flatten, Scale and Threshold are the same in every convention. The
     table ``Exporter.NODES`` maps kind classes (and neuron models) to methods: data, read
@@ -451,6 +469,18 @@ class Exporter:
         return self.nir.IF(r=self.array(name, 1.0 / self.dt), v_threshold=self.array(name, p.v_threshold),
                            v_reset=self.array(name, p.v_reset))
 
+    def _cuba_lif_decay_spikingjelly(self, name, layer):
+        p = self.neuron_values(name, layer)
+        self.hard_reset_uniform(name, p)
+        c, v = (np.unique(np.asarray(d, np.float64)) for d in (p.c_decay, p.v_decay))
+        self.require(name, c.size == v.size == 1 and c[0] < 1 and v[0] < 1,
+                     "SpikingJelly's CUBALIFNode has one c_decay and one v_decay < 1 per layer", fix="use one value per layer")
+        tau_syn, tau_mem = self.dt / (1.0 - c[0]), self.dt / (1.0 - v[0])
+        return self.nir.CubaLIF(tau_syn=self.array(name, tau_syn), tau_mem=self.array(name, tau_mem),
+                                r=self.array(name, tau_mem / self.dt), v_leak=self.array(name, 0.0),
+                                v_threshold=self.array(name, p.v_threshold), v_reset=self.array(name, p.v_reset),
+                                w_in=self.array(name, tau_syn / self.dt))
+
     def resets_at_once(self, name, p):
         self.require(name, p.reset == "zero" and not p.reset_delay and np.size(np.unique(p.v_threshold)) == 1,
                      "snnTorch's import_from_nir builds neurons that reset to zero at once, with one threshold per layer",
@@ -499,6 +529,7 @@ NEURON_EXPORTS = {
     "lif": {"spikingjelly": "_lif_spikingjelly"},
     "lif_euler": {"nir": "_lif_euler_nir", "norse": "_lif_euler_norse"},
     "cuba_lif": {"nir": "_cuba_lif_nir"},
+    "cuba_lif_decay": {"spikingjelly": "_cuba_lif_decay_spikingjelly"},
     "if": {"nir": "_if_nir", "norse": "_if_norse", "spikingjelly": "_if_spikingjelly"},
     "leaky_integrator": {"nir": "_leaky_integrator_nir"},
     "integrator": {"nir": "_integrator_nir"},
