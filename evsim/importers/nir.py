@@ -269,11 +269,11 @@ def write(spec: dict, weights: dict, output_dir: Path) -> None:
 def as_scalar_or_array(value, shape, name, node, file):
     """A NIR parameter as a number (equal everywhere) or an array of the layer's shape."""
     a = np.asarray(value, dtype=np.float64)
-    if a.size == 1 or np.all(a == a.reshape(-1)[0]):
-        return float(a.reshape(-1)[0]) if a.size else None, None
-    if a.size != math.prod(shape):
+    if a.size > 1 and shape is not None and a.size != math.prod(shape):   # even if all equal: the wrong layer's
         raise NIRError(f"parameter '{name}' has shape {list(a.shape)}, the layer has {list(shape)} neurons",
                        file=file, layer=node, fix="give one value, or one per neuron")
+    if a.size == 1 or np.all(a == a.reshape(-1)[0]):
+        return float(a.reshape(-1)[0]) if a.size else None, None
     return None, a.reshape(shape)
 
 
