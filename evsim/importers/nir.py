@@ -285,13 +285,13 @@ TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "sinabs"}}
 
 def export_nir(network, output=None, target: str = "nir", dt: float | None = None):
     """An evsim network (spec and weights) as a NIR graph under ``target``'s convention (see
-    ``nir_nodes.Exporter``); BatchNorm folded into its conv/linear first. Each layer becomes
+    ``nir_export.Exporter``); BatchNorm folded into its conv/linear first. Each layer becomes
     the node of its name; an ``add`` becomes several edges into its consumers (NIR sums a
     node's inputs); a delayed input becomes the edge that closes its cycle (read one step
     late by every NIR reader, evsim's importer included) plus a Delay node for the rest of
     its steps. Writes ``output`` atomically if given; returns (graph, notes)."""
     nir = _nir()
-    from . import nir_nodes
+    from . import nir_export
     spec = network.spec
     if target not in TARGETS:
         raise NIRError(f"unknown target library '{target}'", fix=f"choose one of {', '.join(TARGETS)}")
@@ -300,7 +300,7 @@ def export_nir(network, output=None, target: str = "nir", dt: float | None = Non
         raise NIRError("NIR does not record the time step; exporting NIR's own equations needs one", file=spec.path,
                        fix="pass --dt SECONDS (the importer must then be given the same --dt)")
     params, fused = network.execution_params, spec.fused
-    exporter = nir_nodes.Exporter(nir, spec, params, dt, target)
+    exporter = nir_export.Exporter(nir, spec, params, dt, target)
     nodes = {"input": nir.Input(input_type={"input": np.array(spec.input.shape)})}
     from ..kinds.add import Add
 
