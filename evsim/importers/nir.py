@@ -155,7 +155,7 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
             raise NIRError(f"cannot read NIR graph ({type(err).__name__}: {err})", file=file) from None
     else:
         graph = graph_or_path
-    notes = [f"read as {source}'s convention (dt = {dt:g} s)" if source else
+    notes = [f"read as {source}'s convention ({'τ in steps' if source == 'sinabs' else f'dt = {dt:g} s'})" if source else
              f"no --from: NIR's equations by forward Euler with dt = {dt:g} s"]
     nodes, edges = flatten_graph(graph, nir)
     from . import nir_nodes

@@ -38,7 +38,7 @@ class Exporter:
             kind = type(layer).kind
             self.fail(name, f"kind '{kind}' has no NIR node",
                       fix="NIR expresses linear, conv2d, sumpool2d, avgpool2d, flatten, scale, threshold, add, "
-                          "delayed inputs and the neurons of --for nir|snntorch|norse (see README)")
+                          "delayed inputs and the neurons of --for nir|snntorch|norse|spikingjelly (see README)")
         node = getattr(self, method)(name, layer)
         reads = LIBRARY_READS.get(self.target)
         if reads is not None and type(node).__name__ not in reads:

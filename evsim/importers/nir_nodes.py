@@ -177,13 +177,7 @@ class Translator:
         if self.source == "spikingjelly":
             return self._lif_spikingjelly(name, node, inputs)
         if self.source == "sinabs":
-            self.sinabs_gain_one(name, node)
-            if np.any(np.asarray(node.v_leak, np.float64) != 0):
-                self.fail(name, "V_leak is not 0 as sinabs' LIF has it", fix="read it without --from")
-            self.notes.append(f"'{name}': sinabs LIF read with its defaults norm_input, SingleSpike, subtract reset, "
-                              "no min_v_mem (the file does not record them)")
-            return self.neuron(name, "exp_lif", inputs, node, tau_mem=np.asarray(node.tau, np.float64),
-                               v_threshold=node.v_threshold, norm_input=True)
+            return self._lif_sinabs(name, node, inputs)
         k = self.euler_rate(node.tau)
         return self.neuron(name, "lif_euler", inputs, node, dt_tau=k, r=node.r, v_leak=node.v_leak,
                            v_threshold=node.v_threshold, v_reset=node.v_reset)
@@ -227,6 +221,17 @@ class Translator:
             self.fail(name, "V_leak differs from V_reset; SpikingJelly's LIF leaks towards V_reset", fix="read it without --from")
         return self.neuron(name, "lif", inputs, node, tau=tau, v_threshold=node.v_threshold, v_reset=v_reset,
                            decay_input=decay_input)
+
+    def _lif_sinabs(self, name, node, inputs):
+        """sinabs' exporter writes LIF as τ in steps, R = 1, V_leak = 0, and not its norm_input,
+        spike function or min_v_mem: read with sinabs' LIF defaults (norm_input, SingleSpike)."""
+        self.sinabs_gain_one(name, node)
+        if np.any(np.asarray(node.v_leak, np.float64) != 0):
+            self.fail(name, "V_leak is not 0 as sinabs' LIF has it", fix="read it without --from")
+        self.notes.append(f"'{name}': sinabs LIF read with its defaults norm_input, SingleSpike, subtract reset, "
+                          "no min_v_mem (the file does not record them)")
+        return self.neuron(name, "exp_lif", inputs, node, tau_mem=np.asarray(node.tau, np.float64),
+                           v_threshold=node.v_threshold, norm_input=True)
 
     def _CubaLIF(self, name, node, inputs):
         dt = self.dt
