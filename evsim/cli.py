@@ -343,7 +343,7 @@ def build_parser():
     p.add_argument("--variant", choices=list(VARIANTS))
     p.add_argument("--heads", type=_count_option(4096), help="attention heads (not recoverable from tensor shapes)")
     p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --from library's)")
-    p.add_argument("--from", dest="source", choices=["snntorch", "norse", "spikingjelly"],
+    p.add_argument("--from", dest="source", choices=["snntorch", "norse", "spikingjelly", "sinabs"],
                    help="nir: read the file in this exporting library's convention (dt, r, reset)")
     p.add_argument("--input-shape", help="nir: per-step input shape, e.g. 2,34,34, where the graph leaves it unset")
     p.add_argument("--T", type=_count_option(100_000), help="time steps (default: 4, DVS 16; nir: 10)")
@@ -356,7 +356,7 @@ def build_parser():
     p.add_argument("files", nargs="+", metavar="[nir] SPEC WEIGHTS",
                    help="SPEC WEIGHTS: a Spikformer state_dict; nir SPEC WEIGHTS: a NIR graph")
     p.add_argument("--variant", choices=list(VARIANTS), help="Spikformer: the official layout to write")
-    p.add_argument("--for", dest="target", choices=["nir", "snntorch", "norse"], default="nir",
+    p.add_argument("--for", dest="target", choices=["nir", "snntorch", "norse", "spikingjelly"], default="nir",
                    help="nir: the convention the reading library's NIR importer expects (default nir: NIR's equations, needs --dt)")
     p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --for library's)")
     p.add_argument("-o", "--output", required=True, help=".pth or .nir file to write")

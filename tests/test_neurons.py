@@ -67,3 +67,16 @@ def test_lca_neuron_matches_the_vit_lca_update():
     # u += (1/τ)(b − (ΦᵀΦ a − a) − u): ΦᵀΦa − a = [0, 0.25]
     assert np.allclose(state.u, [2.5 + (3.0 - 0.0 - 2.5) / 10, 1.0 + (1.0 - 0.25 - 1.0) / 10])
     assert np.allclose(a, lca.soft_threshold(state.u, 2.0))
+
+
+def test_exp_lif_by_hand():
+    """sinabs' IAF (τ = ∞: α = 1) with V_min = −1: one spike a step however far past θ, subtract θ, clip."""
+    p = neurons.exp_lif.Parameters(tau_mem=np.inf, v_threshold=1.0, norm_input=False, min_v_mem=-1.0)
+    spikes, state = neurons.run(neurons.exp_lif, np.array([[0.75], [0.5], [2.5], [-4.0], [0.25]]), p)
+    assert spikes[:, 0].tolist() == [0, 1, 1, 0, 0]
+    assert state.v[:, 0].tolist() == [0.75, 0.25, 1.75, -1.0, -0.75]
+    # sinabs' LIF: α = e^{−1/τ}; norm_input scales the input by 1 − α
+    p = neurons.exp_lif.Parameters(tau_mem=4.0, v_threshold=1.0, norm_input=True)
+    a = np.exp(-0.25)
+    spikes, state = neurons.run(neurons.exp_lif, np.array([[2.0], [2.0]]), p)
+    assert state.v[0, 0] == (1 - a) * 2.0 and state.v[1, 0] == a * state.v[0, 0] + (1 - a) * 2.0 and not spikes.any()

@@ -66,3 +66,35 @@ def test_malformed_graphs_are_one_line_errors_naming_the_node():
 def test_delay_node_is_whole_steps():
     spec, _, _ = import_nir(chain(nir.Delay(delay=np.full(4, 2e-3)), nir.Scale(scale=np.full(4, 2.0))), None, dt=1e-3)
     assert spec["layers"][0]["inputs"] == [{"from": "input", "delay": 2}]
+
+
+@pytest.mark.parametrize("input_shape, conv_input_shape, expected", [
+    ((1, 8, 8), (8, 8), [1, 8, 8]),       # SpikingJelly: a one-channel image, the conv's input type says so
+    ((1, 8, 8), None, [1, 8, 8]),         # no input type on the conv: its rank (C, H, W) says so
+    ((1, 1, 8, 8), None, [1, 8, 8]),      # nirtorch: the sample's batch axis of 1, then one channel
+])
+def test_leading_one_is_a_batch_axis_only_where_the_consumer_says_so(input_shape, conv_input_shape, expected):
+    conv = nir.Conv2d(input_shape=conv_input_shape, weight=np.ones((3, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1,
+                      bias=np.zeros(3))
+    spec, _, _ = import_nir(chain(conv, input_shape=input_shape), None, dt=1e-3)
+    assert spec["input"]["shape"] == expected
+    spec, _, _ = import_nir(chain(nir.Linear(weight=np.ones((5, 4))), input_shape=(1, 4)), None, dt=1e-3)
+    assert spec["input"]["shape"] == [4]  # a leading 1 before a Linear: the batch axis, as before
+
+
+@pytest.mark.parametrize("source, dt", [("spikingjelly", 1e-4), ("sinabs", 1.0)])
+def test_library_conventions_name_the_node_of_a_malformed_graph(source, dt):
+    """What SpikingJelly's and sinabs' conventions add (R, V_leak, gains) is checked after the
+    parameters' shapes, and each problem is one line naming the node."""
+    n = 3
+    too_few = nir.LIF(tau=np.full(n, 2e-4), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
+    message = error_of(chain(nir.Linear(weight=np.ones((5, 4))), too_few), source=source, dt=dt)
+    assert "layer 'n1': parameter 'tau' has shape [3], the layer has [5] neurons" in message and "\n" not in message
+    odd_r = nir.LIF(tau=np.full(5, 2e-4), r=np.full(5, 7.0), v_leak=np.zeros(5), v_threshold=np.ones(5), v_reset=np.zeros(5))
+    assert "layer 'n1': R = [7.]" in error_of(chain(nir.Linear(weight=np.ones((5, 4))), odd_r), source=source, dt=dt)
+    leaky = nir.LIF(tau=np.full(5, 2e-4), r=np.ones(5), v_leak=np.full(5, 0.5), v_threshold=np.ones(5), v_reset=np.zeros(5))
+    assert "layer 'n1': V_leak" in error_of(chain(nir.Linear(weight=np.ones((5, 4))), leaky), source=source, dt=dt)
+    cuba = nir.CubaLIF(tau_syn=np.full(5, 2e-4), tau_mem=np.full(5, 4e-4), r=np.ones(5), v_leak=np.zeros(5),
+                       v_threshold=np.ones(5), v_reset=np.zeros(5), w_in=np.ones(5))
+    message = error_of(chain(nir.Linear(weight=np.ones((5, 4))), cuba), source=source, dt=dt)
+    assert "layer 'n1':" in message and "read it without --from" in message

@@ -1,5 +1,5 @@
 """evsim's counts beside SpikingJelly 2.0's op_counter on the official-layout Spikformer
-(tests/official_spikformer.py), same weights and input. Runs only where SpikingJelly 2.0 is
+(evsim/importers/torch_spikformer.py), same weights and input. Runs only where SpikingJelly 2.0 is
 installed (the separate venv of the README; the test extra pins 0.0.0.0.14):
 
     .venv-sj2/bin/python -m pytest tests/test_sj2_counters.py
@@ -24,10 +24,10 @@ import evsim  # noqa: E402
 from energy.sj_counters import sj_rows  # noqa: E402
 from evsim import load_spec  # noqa: E402
 from evsim.importers.spikformer import export_state_dict  # noqa: E402
+from evsim.importers.torch_spikformer import Spikformer  # noqa: E402
 from evsim.kinds.attention import Attention  # noqa: E402
 
 from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
-from official_spikformer import Spikformer  # noqa: E402
 
 aten = torch.ops.aten
 SYNAPTIC_OPS = (aten.convolution.default, aten.mm.default, aten.addmm.default, aten.bmm.default)

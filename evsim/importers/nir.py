@@ -13,7 +13,15 @@ forward Euler with the given ``dt``:
     norse         dt = 10⁻³; Norse writes τ = dt/τ_inv (dt·τ), so k = dt·τ_inv = dt²/τ;
                   LIF (LIFBoxCell) → lif_euler, LI → leaky_integrator, IF (IAFCell: v += x) → if with gain R.
                   Norse's LIFCell (exported as CubaLIF) is not supported.
-    spikingjelly  dt = 10⁻⁴; LIF → lif (SpikingJelly's τ = τ_NIR/dt steps, decay_input, ≥, hard reset)
+    spikingjelly  dt = 10⁻⁴ (spikingjelly.activation_based.nir_exchange, 2.0): LIF → lif with
+                  SpikingJelly's τ = τ_NIR/dt steps (the shortest decimal giving τ_NIR back),
+                  decay_input from R (1: decayed, τ: not), V_leak = V_reset required; IF (R = 1/dt)
+                  → if with gain 1, firing on v ≥ θ (not NIR's >); hard reset; CubaLIF (gains 1,
+                  V_leak = 0) → cuba_lif_decay (CUBALIFNode: c = 1 − dt/τ_syn, v = 1 − dt/τ_mem)
+    sinabs        τ in steps (dt = 1); LIF (R = 1, V_leak = 0) → exp_lif (α = e^{−1/τ}, input × (1 − α):
+                  sinabs' LIF default norm_input), IF (R = 1) → if; both fire on v ≥ θ, one spike
+                  a step (SingleSpike), reset by subtracting θ; the file records none of these
+                  choices, nor min_v_mem (sinabs' default MultiSpike is not supported)
 
 Subgraphs are flattened (names ``outer.inner``); a node with several inputs gets an ``add``
 before it (``<node>.in``); an edge that closes a cycle reads its producer one step late
@@ -23,6 +31,7 @@ Parameters equal over the layer become spec options, others per-neuron weights.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +41,8 @@ import numpy as np
 from ..errors import EvsimError
 from ..spec.registry import kinds
 
-SOURCES = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+# the time step each library's exporter assumes; sinabs writes τ in steps (dt = one step)
+SOURCES = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4, "sinabs": 1.0}
 
 
 class NIRError(EvsimError):
@@ -130,7 +140,7 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
     nir = _nir()
     file = str(graph_or_path) if isinstance(graph_or_path, (str, Path)) else "<NIR graph>"
     if source is not None and source not in SOURCES:
-        raise NIRError(f"unknown source library '{source}'", fix=f"choose one of {', '.join(SOURCES)} (sinabs: see README)")
+        raise NIRError(f"unknown source library '{source}'", fix=f"choose one of {', '.join(SOURCES)}")
     if dt is None:
         if source is None:
             raise NIRError("NIR does not record the time step", file=file,
@@ -138,12 +148,14 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
         dt = SOURCES[source]
     if isinstance(graph_or_path, (str, Path)):
         try:
-            graph = nir.read(str(graph_or_path), type_check=False)  # evsim infers and checks shapes itself
+            # evsim infers and checks shapes itself; nir < 1.0.5 (sinabs' pin) has no type_check and never checks
+            checks = "type_check" in inspect.signature(nir.read).parameters
+            graph = nir.read(str(graph_or_path), **({"type_check": False} if checks else {}))
         except Exception as err:
             raise NIRError(f"cannot read NIR graph ({type(err).__name__}: {err})", file=file) from None
     else:
         graph = graph_or_path
-    notes = [f"read as {source}'s convention (dt = {dt:g} s)" if source else
+    notes = [f"read as {source}'s convention ({'τ in steps' if source == 'sinabs' else f'dt = {dt:g} s'})" if source else
              f"no --from: NIR's equations by forward Euler with dt = {dt:g} s"]
     nodes, edges = flatten_graph(graph, nir)
     from . import nir_nodes
@@ -159,7 +171,7 @@ def import_nir(graph_or_path, output_dir=None, dt: float | None = None, source: 
         raise NIRError(f"evsim runs graphs with one Input and one Output node, found inputs {inputs} and outputs {outputs}",
                        file=file, layer=(inputs + outputs + [None])[0])
     shape = input_shape or _shape(nodes[inputs[0]].input_type)
-    if input_shape is None and shape is not None and len(shape) > 1 and shape[0] == 1:
+    if input_shape is None and shape is not None and _has_batch_axis(shape, [nodes[c] for c in consumers[inputs[0]]], nir):
         shape = shape[1:]
         notes.append(f"dropped the batch axis of 1 the Input node carries: input shape {shape}")
     if shape is None:
@@ -215,6 +227,26 @@ def _order(nodes, producers, back):
     return order
 
 
+def _has_batch_axis(shape, consumers, nir) -> bool:
+    """Whether the Input's leading 1 is a batch axis (nirtorch writes the sample's) rather than
+    one channel (SpikingJelly writes [1, H, W] for a one-channel image): a consumer's own input
+    type decides; else a convolution's or pooling's rank; else a leading 1 is taken as batch."""
+    if len(shape) < 2 or shape[0] != 1:
+        return False
+    for node in consumers:
+        expected = _shape(getattr(node, "input_type", None))
+        if expected == list(shape):
+            return False
+        if expected == list(shape[1:]):
+            return True
+    ranks = {nir.Conv2d: 3, nir.SumPool2d: 3, nir.AvgPool2d: 3, nir.Conv1d: 2}
+    for node in consumers:
+        rank = next((r for cls, r in ranks.items() if isinstance(node, cls)), None)
+        if rank is not None:
+            return len(shape) > rank
+    return True
+
+
 def _shape(types):
     value = list(types.values())[0] if isinstance(types, dict) and types else types
     if value is None:
@@ -237,28 +269,29 @@ def write(spec: dict, weights: dict, output_dir: Path) -> None:
 def as_scalar_or_array(value, shape, name, node, file):
     """A NIR parameter as a number (equal everywhere) or an array of the layer's shape."""
     a = np.asarray(value, dtype=np.float64)
-    if a.size == 1 or np.all(a == a.reshape(-1)[0]):
-        return float(a.reshape(-1)[0]) if a.size else None, None
-    if a.size != math.prod(shape):
+    if a.size > 1 and shape is not None and a.size != math.prod(shape):   # even if all equal: the wrong layer's
         raise NIRError(f"parameter '{name}' has shape {list(a.shape)}, the layer has {list(shape)} neurons",
                        file=file, layer=node, fix="give one value, or one per neuron")
+    if a.size == 1 or np.all(a == a.reshape(-1)[0]):
+        return float(a.reshape(-1)[0]) if a.size else None, None
     return None, a.reshape(shape)
 
 
 # -- export -------------------------------------------------------------------------------------
 
-TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "spikingjelly"}}
+# sinabs' from_nir builds MultiSpike neurons (several spikes a step), which no evsim neuron is
+TARGETS = {"nir": None, **{k: v for k, v in SOURCES.items() if k != "sinabs"}}
 
 
 def export_nir(network, output=None, target: str = "nir", dt: float | None = None):
     """An evsim network (spec and weights) as a NIR graph under ``target``'s convention (see
-    ``nir_nodes.Exporter``); BatchNorm folded into its conv/linear first. Each layer becomes
+    ``nir_export.Exporter``); BatchNorm folded into its conv/linear first. Each layer becomes
     the node of its name; an ``add`` becomes several edges into its consumers (NIR sums a
     node's inputs); a delayed input becomes the edge that closes its cycle (read one step
     late by every NIR reader, evsim's importer included) plus a Delay node for the rest of
     its steps. Writes ``output`` atomically if given; returns (graph, notes)."""
     nir = _nir()
-    from . import nir_nodes
+    from . import nir_export
     spec = network.spec
     if target not in TARGETS:
         raise NIRError(f"unknown target library '{target}'", fix=f"choose one of {', '.join(TARGETS)}")
@@ -267,7 +300,7 @@ def export_nir(network, output=None, target: str = "nir", dt: float | None = Non
         raise NIRError("NIR does not record the time step; exporting NIR's own equations needs one", file=spec.path,
                        fix="pass --dt SECONDS (the importer must then be given the same --dt)")
     params, fused = network.execution_params, spec.fused
-    exporter = nir_nodes.Exporter(nir, spec, params, dt, target)
+    exporter = nir_export.Exporter(nir, spec, params, dt, target)
     nodes = {"input": nir.Input(input_type={"input": np.array(spec.input.shape)})}
     from ..kinds.add import Add
 

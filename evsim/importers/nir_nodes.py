@@ -175,10 +175,63 @@ class Translator:
             return self.neuron(name, "leaky", inputs, node, beta=self.decay(node.tau), v_threshold=node.v_threshold,
                                **self.snntorch_reset(node))
         if self.source == "spikingjelly":
-            return self.neuron(name, "lif", inputs, node, tau=tau / dt, v_threshold=node.v_threshold, v_reset=node.v_reset)
+            return self._lif_spikingjelly(name, node, inputs)
+        if self.source == "sinabs":
+            return self._lif_sinabs(name, node, inputs)
         k = self.euler_rate(node.tau)
         return self.neuron(name, "lif_euler", inputs, node, dt_tau=k, r=node.r, v_leak=node.v_leak,
                            v_threshold=node.v_threshold, v_reset=node.v_reset)
+
+    @staticmethod
+    def shortest(stored, inverse, forward):
+        """The value an exporter computed ``stored = forward(value)`` from, per element: the
+        shortest decimal near ``inverse(stored)`` that ``forward`` maps back onto ``stored`` (the
+        value the user gave: 2.7, not 2.7000000000000006), else ``inverse(stored)``."""
+        def one(value):
+            approx = inverse(value)
+            for digits in range(1, 18):
+                guess = float(f"{approx:.{digits}g}")
+                if forward(guess) == value:
+                    return guess
+            return approx
+        stored = np.asarray(stored, np.float64)
+        return np.vectorize(one, otypes=[np.float64])(stored) if stored.size else stored
+
+    def sj_steps(self, stored):
+        """SpikingJelly's τ in steps from the τ·dt its exporter wrote."""
+        return self.shortest(stored, lambda v: v / self.dt, lambda tau: tau * self.dt)
+
+    def sj_decay(self, stored):
+        """SpikingJelly's decay factor d from the τ = dt/(1 − d) its exporter wrote."""
+        return self.shortest(stored, lambda v: 1.0 - self.dt / v, lambda d: self.dt / (1.0 - d))
+
+    def _lif_spikingjelly(self, name, node, inputs):
+        """SpikingJelly's exporter writes LIFNode (and ParametricLIFNode) as τ = τ_SJ·dt,
+        R = 1 (decay_input) or R = τ_SJ (input not decayed), V_leak = V_reset (hard reset)."""
+        tau = self.sj_steps(node.tau)
+        r, v_leak, v_reset = (np.asarray(v, np.float64) for v in (node.r, node.v_leak, node.v_reset))
+        if np.allclose(r, 1.0, rtol=1e-9):
+            decay_input = True
+        elif np.allclose(r, tau, rtol=1e-9):
+            decay_input = False
+        else:
+            self.fail(name, f"R = {np.unique(r)[:3]}: SpikingJelly writes R = 1 (decay_input) or R = τ/dt = {np.unique(tau)[:3]}",
+                      fix="read it without --from")
+        if not np.array_equal(np.broadcast_to(v_leak, v_reset.shape), v_reset):
+            self.fail(name, "V_leak differs from V_reset; SpikingJelly's LIF leaks towards V_reset", fix="read it without --from")
+        return self.neuron(name, "lif", inputs, node, tau=tau, v_threshold=node.v_threshold, v_reset=v_reset,
+                           decay_input=decay_input)
+
+    def _lif_sinabs(self, name, node, inputs):
+        """sinabs' exporter writes LIF as τ in steps, R = 1, V_leak = 0, and not its norm_input,
+        spike function or min_v_mem: read with sinabs' LIF defaults (norm_input, SingleSpike)."""
+        self.sinabs_gain_one(name, node)
+        if np.any(np.asarray(node.v_leak, np.float64) != 0):
+            self.fail(name, "V_leak is not 0 as sinabs' LIF has it", fix="read it without --from")
+        self.notes.append(f"'{name}': sinabs LIF read with its defaults norm_input, SingleSpike, subtract reset, "
+                          "no min_v_mem (the file does not record them)")
+        return self.neuron(name, "exp_lif", inputs, node, tau_mem=np.asarray(node.tau, np.float64),
+                           v_threshold=node.v_threshold, norm_input=True)
 
     def _CubaLIF(self, name, node, inputs):
         dt = self.dt
@@ -190,15 +243,36 @@ class Translator:
                           fix="read it without --from")
             return self.neuron(name, "synaptic", inputs, node, alpha=self.decay(node.tau_syn), beta=self.decay(node.tau_mem),
                                v_threshold=node.v_threshold, **self.snntorch_reset(node))
+        if self.source == "spikingjelly":   # CUBALIFNode: c = 1 − dt/τ_syn, v = 1 − dt/τ_mem, gains 1, V_leak = 0
+            gains = (np.asarray(node.w_in, np.float64) * dt / tau_syn, np.asarray(node.r, np.float64) * dt / tau_mem)
+            if not all(np.allclose(g, 1.0, rtol=1e-9) for g in gains) or np.any(np.asarray(node.v_leak) != 0):
+                self.fail(name, "w_in·dt/τ_syn, R·dt/τ_mem are not 1 or V_leak is not 0, as SpikingJelly's CUBALIFNode has them",
+                          fix="read it without --from")
+            return self.neuron(name, "cuba_lif_decay", inputs, node, c_decay=self.sj_decay(node.tau_syn),
+                               v_decay=self.sj_decay(node.tau_mem), v_threshold=node.v_threshold, v_reset=node.v_reset)
         if self.source is not None:
             self.fail(name, f"{self.source}'s CubaLIF discretisation is not supported", fix="read it without --from")
         return self.neuron(name, "cuba_lif", inputs, node, tau_syn=tau_syn / dt, tau_mem=tau_mem / dt, r=node.r,
                            v_leak=node.v_leak, v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in, strict=True)
 
     def _LI(self, name, node, inputs):
+        if self.source == "sinabs":
+            self.fail(name, "sinabs' ExpLeak (α = e^{−1/τ}, no spikes) has no evsim neuron", fix="read it without --from")
         return self.neuron(name, "leaky_integrator", inputs, node, dt_tau=self.euler_rate(node.tau), r=node.r, v_leak=node.v_leak)
 
+    def sinabs_gain_one(self, name, node):
+        if np.any(np.asarray(node.r, np.float64) != 1):
+            self.fail(name, f"R = {np.unique(np.asarray(node.r))[:3]}, sinabs writes 1", fix="read it without --from")
+
     def _IF(self, name, node, inputs):
+        if self.source == "sinabs":   # IAF: V += X, fires on V ≥ θ (SingleSpike), subtracts θ; nir 1.0.4 has no v_reset
+            self.sinabs_gain_one(name, node)
+            return self.neuron(name, "if", inputs, node, v_threshold=node.v_threshold, v_reset=None)
+        if self.source == "spikingjelly":   # IFNode: V += X, fires on V ≥ θ; its exporter writes R = 1/dt
+            if not np.allclose(np.asarray(node.r, np.float64) * self.dt, 1.0, rtol=1e-9):
+                self.fail(name, f"R·dt = {np.unique(np.asarray(node.r) * self.dt)[:3]}, SpikingJelly's IFNode has 1",
+                          fix="read it without --from")
+            return self.neuron(name, "if", inputs, node, v_threshold=node.v_threshold, v_reset=node.v_reset)
         gain = np.asarray(node.r, np.float64) * (1.0 if self.source == "norse" else self.dt)
         return self.neuron(name, "if", inputs, node, r=gain, v_threshold=node.v_threshold, v_reset=node.v_reset, strict=True)
 
@@ -218,208 +292,3 @@ class Translator:
 def _pair(value):
     a = np.asarray(value).reshape(-1)
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
-
-
-# -- export: one evsim layer → one NIR node (the inverse of Translator, per target convention) ------
-
-class Exporter:
-    """Writes the NIR node of one evsim layer under ``target``'s convention (``--for``): what
-    that library's NIR importer builds from the node runs the layer's own arithmetic.
-
-        nir        NIR's equations by forward Euler with ``dt``: lif_euler → LIF, cuba_lif
-                   (strict) → CubaLIF, if (strict) → IF, leaky_integrator → LI, integrator → I
-        snntorch   dt = 10⁻⁴, as ``snntorch.import_from_nir`` reads it: leaky → LIF, synaptic →
-                   CubaLIF, both with reset to zero and no reset delay (the Leaky and Synaptic
-                   snnTorch builds); β = 1 − dt/τ, so τ = dt/(1 − β), R = τ/dt
-        norse      dt = 10⁻³, as ``norse.torch.from_nir`` reads it: lif_euler (R = 1, reset to
-                   0) → LIF with τ = dt/k (Norse: τ_inv = 1/τ, k = dt·τ_inv), if (strict,
-                   R = 1, reset to 0) → IF
-
-    Synapses, pooling, Flatten, Scale and Threshold are the same in every convention. The
-    table ``Exporter.NODES`` maps kind classes (and neuron models) to methods: data, read
-    along the layer class's MRO. A method returns the NIR node.
-    """
-
-    def __init__(self, nir, spec, params, dt, target):
-        self.nir, self.spec, self.params, self.dt, self.target = nir, spec, params, dt, target
-
-    def __call__(self, name, layer):
-        method = self.method_for(layer)
-        if method is None:
-            kind = type(layer).kind
-            self.fail(name, f"kind '{kind}' has no NIR node",
-                      fix="NIR expresses linear, conv2d, sumpool2d, avgpool2d, flatten, scale, threshold, add, "
-                          "delayed inputs and the neurons of --for nir|snntorch|norse (see README)")
-        node = getattr(self, method)(name, layer)
-        reads = LIBRARY_READS.get(self.target)
-        if reads is not None and type(node).__name__ not in reads:
-            self.fail(name, f"{self.target}'s NIR importer does not read {type(node).__name__} nodes",
-                      fix=f"it reads {', '.join(sorted(reads))}; export with --for nir")
-        return node
-
-    def method_for(self, layer):
-        from ..kinds.spiking import NeuronLayer
-        if isinstance(layer, NeuronLayer):
-            return NEURON_EXPORTS.get(layer.model.NAME, {}).get(self.target) or \
-                self.fail(layer.name, f"neuron kind '{layer.model.NAME}' has no NIR node in the {self.target} convention",
-                          fix=_neuron_fix(layer.model.NAME))
-        return next((KIND_EXPORTS[cls] for cls in type(layer).__mro__ if cls in KIND_EXPORTS), None)
-
-    def fail(self, name, message, fix=None):
-        raise NIRError(message, file=self.spec.path, layer=name, fix=fix)
-
-    def shape(self, name):
-        return tuple(self.spec.shapes[name])
-
-    def array(self, name, value):
-        """A parameter as an array of the layer's shape (NIR stores one value per neuron)."""
-        return np.broadcast_to(np.asarray(value, dtype=np.float64), self.shape(name)).copy()
-
-    def neuron_values(self, name, layer):
-        """The model's Parameters with per-neuron ones from the weights file."""
-        return layer.parameters(self.params.get(name, {}))
-
-    def require(self, name, ok, message, fix=None):
-        if not ok:
-            self.fail(name, message, fix=fix)
-
-    # -- synapses and passive layers ---------------------------------------------------------
-    def _linear(self, name, layer):
-        p = self.params[name]
-        if "bias" in p:
-            return self.nir.Affine(weight=np.asarray(p["weight"], np.float64), bias=np.asarray(p["bias"], np.float64))
-        return self.nir.Linear(weight=np.asarray(p["weight"], np.float64))
-
-    def _conv2d(self, name, layer):
-        p = self.params[name]
-        weight = np.asarray(p["weight"], np.float64)
-        bias = np.asarray(p.get("bias", np.zeros(weight.shape[0])), np.float64)  # NIR's Conv2d always has one
-        return self.nir.Conv2d(input_shape=tuple(self.spec.in_shapes(name)[0][1:]), weight=weight,
-                               stride=tuple(layer.stride), padding=tuple(layer.padding), dilation=tuple(layer.dilation),
-                               groups=int(layer.groups), bias=bias)
-
-    def _pool(self, node_type, layer):
-        return node_type(kernel_size=np.array(layer.kernel_size), stride=np.array(layer.stride),
-                         padding=np.array(layer.padding))
-
-    def _sumpool2d(self, name, layer):
-        return self._pool(self.nir.SumPool2d, layer)
-
-    def _avgpool2d(self, name, layer):
-        return self._pool(self.nir.AvgPool2d, layer)
-
-    def _flatten(self, name, layer):
-        return self.nir.Flatten(input_type={"input": np.array(self.spec.in_shapes(name)[0])}, start_dim=0, end_dim=-1)
-
-    def _scale(self, name, layer):
-        return self.nir.Scale(scale=self.array(name, self.params[name]["scale"]))
-
-    def _threshold(self, name, layer):
-        value = self.params[name]["threshold"] if layer.per_neuron else layer.threshold
-        return self.nir.Threshold(threshold=self.array(name, value))
-
-    # -- neurons: the inverse of Translator._LIF, _CubaLIF, _IF, _LI, _I --------------------------
-    def _lif_euler_nir(self, name, layer):
-        p = self.neuron_values(name, layer)
-        return self.nir.LIF(tau=self.array(name, self.dt / np.asarray(p.dt_tau, np.float64)), r=self.array(name, p.r),
-                            v_leak=self.array(name, p.v_leak), v_threshold=self.array(name, p.v_threshold),
-                            v_reset=None if p.v_reset is None else self.array(name, p.v_reset))
-
-    def _lif_euler_norse(self, name, layer):
-        p = self.neuron_values(name, layer)
-        self.require(name, np.all(np.asarray(p.r) == 1) and p.v_reset is not None and np.all(np.asarray(p.v_reset) == 0),
-                     "Norse's LIFBoxCell has R = 1 and resets to 0", fix="export with --for nir")
-        return self._lif_euler_nir(name, layer)
-
-    def _cuba_lif_nir(self, name, layer):
-        p = self.neuron_values(name, layer)
-        self.require(name, p.strict, "NIR's CubaLIF fires on v > θ; this layer fires on v ≥ θ", fix="set strict: true")
-        return self.nir.CubaLIF(tau_syn=self.array(name, np.asarray(p.tau_syn, np.float64) * self.dt),
-                                tau_mem=self.array(name, np.asarray(p.tau_mem, np.float64) * self.dt),
-                                r=self.array(name, p.r), v_leak=self.array(name, p.v_leak),
-                                v_threshold=self.array(name, p.v_threshold),
-                                v_reset=None if p.v_reset is None else self.array(name, p.v_reset), w_in=self.array(name, p.w_in))
-
-    def _if(self, name, layer, gain_per_r):
-        p = self.neuron_values(name, layer)
-        self.require(name, p.strict, "NIR's IF fires on v > θ; this layer fires on v ≥ θ", fix="set strict: true")
-        return self.nir.IF(r=self.array(name, np.asarray(p.r, np.float64) / gain_per_r), v_threshold=self.array(name, p.v_threshold),
-                           v_reset=None if p.v_reset is None else self.array(name, p.v_reset))
-
-    def _if_nir(self, name, layer):
-        return self._if(name, layer, self.dt)
-
-    def _if_norse(self, name, layer):
-        p = self.neuron_values(name, layer)
-        self.require(name, np.all(np.asarray(p.r) == 1) and p.v_reset is not None and np.all(np.asarray(p.v_reset) == 0),
-                     "Norse's IAFCell has R = 1 and resets to 0", fix="export with --for nir")
-        return self._if(name, layer, 1.0)
-
-    def _leaky_integrator_nir(self, name, layer):
-        p = self.neuron_values(name, layer)
-        return self.nir.LI(tau=self.array(name, self.dt / np.asarray(p.dt_tau, np.float64)), r=self.array(name, p.r),
-                           v_leak=self.array(name, p.v_leak))
-
-    def _integrator_nir(self, name, layer):
-        p = self.neuron_values(name, layer)
-        return self.nir.I(r=self.array(name, np.asarray(p.gain, np.float64) / self.dt))
-
-    def resets_at_once(self, name, p):
-        self.require(name, p.reset == "zero" and not p.reset_delay and np.size(np.unique(p.v_threshold)) == 1,
-                     "snnTorch's import_from_nir builds neurons that reset to zero at once, with one threshold per layer",
-                     fix="set reset: zero, reset_delay: false and one v_threshold, or export with --for nir")
-        return {"reset": "zero", "reset_delay": False}   # read back by `evsim import nir --from snntorch`
-
-    def tau_of(self, decay):
-        """τ = dt/(1 − β): snnTorch's β = 1 − dt/τ."""
-        decay = np.asarray(decay, np.float64)
-        return self.dt / (1.0 - decay)
-
-    def _leaky_snntorch(self, name, layer):
-        p = self.neuron_values(name, layer)
-        metadata = self.resets_at_once(name, p)
-        self.require(name, np.all(np.asarray(p.beta) < 1), "β = 1 has no time constant", fix="use β < 1")
-        tau = self.array(name, self.tau_of(p.beta))
-        return self.nir.LIF(tau=tau, r=tau / self.dt, v_leak=self.array(name, 0.0), v_threshold=self.array(name, p.v_threshold),
-                            v_reset=self.array(name, 0.0), metadata=metadata)
-
-    def _synaptic_snntorch(self, name, layer):
-        p = self.neuron_values(name, layer)
-        metadata = self.resets_at_once(name, p)
-        self.require(name, np.all(np.asarray(p.beta) < 1) and np.all(np.asarray(p.alpha) < 1),
-                     "α = 1 or β = 1 has no time constant", fix="use α, β < 1")
-        tau_syn, tau_mem = self.array(name, self.tau_of(p.alpha)), self.array(name, self.tau_of(p.beta))
-        return self.nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / self.dt, v_leak=self.array(name, 0.0),
-                                v_threshold=self.array(name, p.v_threshold), v_reset=self.array(name, 0.0),
-                                w_in=tau_syn / self.dt, metadata=metadata)
-
-
-def _kind_exports():
-    from ..kinds import flatten, linear, pool2d, scale, threshold
-    from ..kinds.conv2d import Conv2d
-    return {linear.Linear: "_linear", Conv2d: "_conv2d", pool2d.SumPool2d: "_sumpool2d", pool2d.AvgPool2d: "_avgpool2d",
-            flatten.Flatten: "_flatten", scale.Scale: "_scale", threshold.Threshold: "_threshold"}
-
-
-KIND_EXPORTS = _kind_exports()
-# the node types each library's importer builds a module for (snntorch.import_nir, norse.torch.utils.import_nir)
-LIBRARY_READS = {"snntorch": {"Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "LIF", "CubaLIF"},
-                 "norse": {"Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "LIF", "IF"}}
-# neuron model NAME → {target: method}: the evsim neuron kinds each library's importer runs exactly
-NEURON_EXPORTS = {
-    "lif_euler": {"nir": "_lif_euler_nir", "norse": "_lif_euler_norse"},
-    "cuba_lif": {"nir": "_cuba_lif_nir"},
-    "if": {"nir": "_if_nir", "norse": "_if_norse"},
-    "leaky_integrator": {"nir": "_leaky_integrator_nir"},
-    "integrator": {"nir": "_integrator_nir"},
-    "leaky": {"snntorch": "_leaky_snntorch"},
-    "synaptic": {"snntorch": "_synaptic_snntorch"},
-}
-
-
-def _neuron_fix(model_name):
-    targets = NEURON_EXPORTS.get(model_name)
-    if targets:
-        return f"export with --for {' or '.join(targets)}"
-    listed = ", ".join(f"{k} ({'/'.join(v)})" for k, v in NEURON_EXPORTS.items())
-    return f"exportable neurons: {listed}"

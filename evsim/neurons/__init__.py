@@ -91,8 +91,8 @@ def check_reset(p):
         raise ValueError(f"'v_reset' must be a number or null (soft reset), got {p.v_reset!r}")
 
 
-from . import (cuba_lif, integrate_fire, integrator, lca, leaky, leaky_integrator, lif, lif_euler,  # noqa: E402,I001
+from . import (cuba_lif, cuba_lif_decay, exp_lif, integrate_fire, integrator, lca, leaky, leaky_integrator, lif, lif_euler,  # noqa: E402,I001
                plif, saccadic, synaptic)  # the built-in models register themselves
 
 __all__ = ["NEURON_MODELS", "Twin", "register", "run", "fire", "reset", "lif", "integrate_fire", "cuba_lif", "lca",
-           "leaky", "synaptic", "lif_euler", "leaky_integrator", "integrator", "plif", "saccadic"]
+           "leaky", "synaptic", "lif_euler", "leaky_integrator", "integrator", "plif", "saccadic", "exp_lif", "cuba_lif_decay"]
