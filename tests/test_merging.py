@@ -109,13 +109,14 @@ def test_fixed_r_tokens_measured_and_analytic(tmp_path, weights):
         assert expected[name].total("dense_synaptic_ops") == run.stats[name].total("dense_synaptic_ops"), name
 
 
-@pytest.mark.parametrize("config", ["r", "r+halting"])
+@pytest.mark.parametrize("config", ["r", "r+halting", "halting"])
 def test_saved_rates_reproduce_a_merging_run(tmp_path, weights, config):
-    """Rates measured on a merging run (with each gate's active fraction and each merge
-    layer's work as detail) give analytic counts equal to the measured ones."""
+    """Rates measured on a merging (or halting) run, with each gate's active fraction and each
+    merge layer's work as detail, give analytic counts equal to the measured ones."""
     from test_rates import assert_reproduced
     _, params = weights
-    spec = tiny(tmp_path, "merge", CONFIGS[config])
+    options = {**CONFIGS, "halting": "halting: 1, gamma: 10.0, beta: 5.0"}[config]
+    spec = tiny(tmp_path, "merge", options)
     net = evsim.load(spec, params)
     runs = [net.run(image(seed), engine="event") for seed in (1, 2)]
     assert_reproduced(spec, runs, measured_rates(runs, spec))
@@ -253,3 +254,23 @@ def test_bad_merge_option_in_the_model_names_the_block(tmp_path):
         tiny(tmp_path, "bad", "merging: 1, merge_r: -3")
     with pytest.raises(EvsimError, match=r"layer 'block\.0\.merge'.*merges at most 8"):
         tiny(tmp_path, "bad", "merging: 1, merge_r: 16")
+
+
+@pytest.mark.slow
+def test_token_merging_audit_row():
+    """The AT-SNN merging row recomputes tokens and energy with halting and merging (r = 8) and
+    without either, on the same weights and inputs (Spikformer-4-384, CIFAR-100; about 30 s)."""
+    from energy.audit import audit
+    from evsim.cli import measure_runs
+    row, = audit(reprice=False, measure=measure_runs, ids=["at-snn-token-merging"])
+    checks = {c.quantity: c.recomputed for c in row.checks}
+    label = "halting and merging"
+    plain, reduced = (checks[f"tokens processed by the blocks per inference, {w} {label}"] for w in ("without", "with"))
+    n, fixed_r = 64, []                      # merging alone would leave n_l = n_{l−1} − 8 tokens in block l
+    for _ in range(4):
+        n -= 8
+        fixed_r.append(n)
+    assert plain == 4 * 4 * 64 and 0 < reduced <= 4 * sum(fixed_r)
+    assert checks[f"token reduction by {label}"] == pytest.approx(100 * (1 - reduced / plain))
+    assert checks[f"synaptic events per inference, with {label}"] < checks[f"synaptic events per inference, without {label}"]
+    assert checks[f"energy with {label}, analog inputs as AC (exact, horowitz45-fp32)"] > 0

@@ -47,6 +47,7 @@ class Halting(Kind):
     kind: ClassVar[str] = "halting"
     arity: ClassVar[int | None] = 2
     detail_keys: ClassVar[tuple] = ("active",)
+    rate_rule: ClassVar[str] = "no token halts without a run (a declared rate may carry the measured active fraction)"
 
     def __post_init__(self):
         if not 0 <= self.epsilon < 1:
