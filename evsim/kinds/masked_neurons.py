@@ -105,7 +105,7 @@ def merged_groups(carrier: np.ndarray, active: np.ndarray):
 
 def group_mean(v: np.ndarray, members, dest, receivers) -> np.ndarray:
     """v with each receiver's row replaced by the mean over its group's rows."""
-    v = np.array(np.broadcast_to(v, v.shape), copy=True)
+    v = np.array(v, copy=True)
     sums = np.zeros_like(v)
     np.add.at(sums, dest, v[members])
     v[receivers] = sums[receivers] / np.bincount(dest, minlength=len(v))[receivers][:, None]
