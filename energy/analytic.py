@@ -64,6 +64,9 @@ def propagate_rates(spec: Spec, declared: dict, provenance: dict | None = None) 
         else:
             rates[name] = layer.output_rate(spec.facts(name), [rates.get(i, ANALOG_RATE) for i in layer.inputs])
             provenance[name] = f"{layer.kind}: {layer.rate_rule}"
+        if provenance[name] in ("spec", "default"):   # a rate per neuron, as a rate per element of the output
+            rates[name] = layer.per_element_rate(spec.facts(name), rates[name],
+                                                 [rates.get(i, ANALOG_RATE) for i in layer.inputs])
     return rates
 
 

@@ -97,7 +97,7 @@ def test_token_reduction_audit_row():
     from evsim.cli import measure_runs
     row, = audit(reprice=False, measure=measure_runs, ids=["at-snn-token-reduction"])
     checks = {c.quantity: c.recomputed for c in row.checks}
-    plain, halted = (checks[f"tokens entering the blocks per inference, {w} halting"] for w in ("without", "with"))
+    plain, halted = (checks[f"tokens processed by the blocks per inference, {w} halting"] for w in ("without", "with"))
     assert plain == 4 * 4 * 64 and 0 < halted < plain
     assert checks["token reduction by halting"] == pytest.approx(100 * (1 - halted / plain))
     assert checks["synaptic events per inference, with halting"] < checks["synaptic events per inference, without halting"]

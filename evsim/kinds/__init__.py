@@ -20,6 +20,7 @@ from . import (
     maxpool2d,
     mean_time,
     mean_tokens,
+    merged_tokens,
     pool2d,
     scale,
     sdsa_sum,
@@ -27,10 +28,13 @@ from . import (
     sssa,
     st_attention,
     threshold,
+    token_merge,
     tokens,
+    weighted_mean_tokens,
 )
 from .base import Kind, Passive
 
 __all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "halting",
            "lca", "lca_decode", "linear", "mask", "masked_linear", "masked_neurons", "maxpool2d", "mean_time",
-           "mean_tokens", "pool2d", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold", "tokens"]
+           "mean_tokens", "merged_tokens", "pool2d", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold", "token_merge", "tokens",
+           "weighted_mean_tokens"]

@@ -2,7 +2,8 @@
 (SEW-style), so the consumers of a residual stream see small integers, not binary values.
 
 Expected rates, inputs taken as independent: an element is an event with probability
-1 − Π(1 − e_i) and carries Σ s_i spikes on average.
+1 − Π(1 − e_i) and carries Σ s_i spikes on average (an analog sum: events as well, its
+spikes equal to its events; all nonzero when an input is analog everywhere).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Add(Passive):
         return out
 
     def output_rate(self, facts, in_rates):
+        events = 1 - math.prod(1 - r.events for r in in_rates)
         if facts.out_values != INTEGER:
-            return ANALOG_RATE
-        return Rate(1 - math.prod(1 - r.events for r in in_rates), sum(r.spikes for r in in_rates))
+            return ANALOG_RATE if events >= 1 else Rate(events, events)
+        return Rate(events, sum(r.spikes for r in in_rates))

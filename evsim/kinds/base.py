@@ -13,6 +13,8 @@ shape facets (from :class:`evsim.spec.layer.Layer`), plus
                                              analytic energy prices); pure arithmetic on shapes
     output_rate(facts, in_rates)             the rate of the output when none is declared
                                              (its ``rate_rule`` says which assumption it makes)
+    per_element_rate(facts, rate, in_rates)  a firing rate declared per neuron (the default or
+                                             the spec's) as the rate per output element
     detail(stats, facts)                     measured statistics ``expected`` can use instead of
                                              an assumption (written by ``--save-rates``)
 
@@ -82,6 +84,13 @@ class Kind(Layer, ABC):
     def output_rate(self, facts: LayerFacts, in_rates: list[Rate]) -> Rate:
         """Output rate when none is declared; analog outputs are all nonzero."""
         return ANALOG_RATE
+
+    def per_element_rate(self, facts: LayerFacts, rate: Rate, in_rates: list[Rate]) -> Rate:
+        """The rate per output element of a firing rate declared per neuron (the default rate,
+        or the spec's ``firing_rate``): the same where every neuron updates at every step; a
+        layer that updates only some (the masked kinds) scales it. A rate declared for the
+        layer by name is per element already (as ``--save-rates`` writes it)."""
+        return rate
 
 
 class Passive(Kind):

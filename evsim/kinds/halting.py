@@ -17,7 +17,10 @@ a large β, h ≡ 0 (σ(−β) underflows to 0), nothing halts and the block is 
 
 Inputs: [x, previous halting] (``first: true``: the second input is ignored, c^{prev} = 0).
 Counts: ``tokens`` = tokens processed by the block (active), per step; its inputs are the
-block's tokens only (the previous state is bookkeeping).
+block's tokens only (the previous state is bookkeeping). Expected counts: without a run no
+token is known to halt; a rate declared for the layer may carry the measured fraction of
+active tokens (``active``, written by ``--save-rates``), which the masked kinds' expected
+counts then use.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from scipy.special import expit
 
 from ..spec.layer import ShapeProblem, require_rank
 from ..spec.registry import register
-from ..stats import expect_inputs, record_inputs
+from ..stats import Rate, expect_inputs, record_inputs
 from .base import Kind
 
 
@@ -43,6 +46,8 @@ class Halting(Kind):
     first: bool = False
     kind: ClassVar[str] = "halting"
     arity: ClassVar[int | None] = 2
+    detail_keys: ClassVar[tuple] = ("active",)
+    rate_rule: ClassVar[str] = "no token halts without a run (a declared rate may carry the measured active fraction)"
 
     def __post_init__(self):
         if not 0 <= self.epsilon < 1:
@@ -74,14 +79,29 @@ class Halting(Kind):
         counts["tokens"][:] = np.count_nonzero(output[..., 1], axis=1)
         record_tokens_input(inputs, facts, counts)
 
+    def detail(self, stats, facts):
+        return measured_active(stats, facts)
+
     def expected(self, facts, in_rates, out_rate, counts):
-        counts["tokens"][:] = facts.in_shapes[0][0]   # without a run, no token is known to halt
+        counts["tokens"][:] = active_fraction(out_rate) * facts.in_shapes[0][0]
         expect_tokens_input(facts, in_rates, counts)
 
 
 def active_tokens(halting: np.ndarray) -> np.ndarray:
     """[S, N] booleans: the tokens a masked layer processes, from a halting output [S, N, 2]."""
     return halting[..., 1] != 0
+
+
+def active_fraction(rate: Rate) -> float:
+    """Expected fraction of its tokens a gate (``halting``, ``token_merge``) leaves to its
+    block: its rate's ``active`` detail, 1 when none is known (without a run no token is
+    known to halt)."""
+    return float((rate.detail or {}).get("active", 1.0))
+
+
+def measured_active(stats, facts) -> dict:
+    """A gate's measured detail over runs: {'active': tokens processed / (tokens × steps)}."""
+    return {"active": sum(s.total("tokens") for s in stats) / (facts.in_shapes[0][0] * sum(s.steps for s in stats))}
 
 
 def record_tokens_input(inputs, facts, counts, steps=slice(None)) -> None:

@@ -1,11 +1,15 @@
-"""``masked_linear``: ``linear`` restricted to the tokens a ``halting`` layer leaves active.
+"""``masked_linear``: ``linear`` restricted to the tokens a ``halting`` or ``token_merge`` layer
+leaves active.
 
     y[n] = W x[n] + b   for active tokens n;   y[n] = 0 for halted ones (no events, no bias)
 
-Inputs: [x, halting]. A halted token's input row sends no events (its synaptic events are
-exactly the ones saved), gets no bias addition, and its output row is zero. With every
-token active it is ``linear`` exactly. Counts: as ``linear`` over the active tokens;
+Inputs: [x, gate]. A halted (or merged-away) token's input row sends no events (its synaptic
+events are exactly the ones saved), gets no bias addition, and its output row is zero. With
+every token active it is ``linear`` exactly. Counts: as ``linear`` over the active tokens;
 ``tokens`` = active tokens, ``dense_synaptic_ops`` = active tokens × D_in × D_out.
+Expected counts: x's declared rate is per element (inactive rows are zero, so it already
+holds the saving); tokens, dense operations and bias additions scale with the gate's expected
+``active`` fraction a: tokens = a·N, dense = a·N·D_in·D_out, bias additions = a·N·D_out.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..spec.registry import register
-from .halting import active_tokens, expect_tokens_input, record_tokens_input
+from . import synaptic
+from .halting import active_fraction, active_tokens, expect_tokens_input, record_tokens_input
 from .linear import Linear
 
 
@@ -64,6 +69,12 @@ class MaskedLinear(Linear):
         record_tokens_input(inputs, facts, counts)
         self._per_active_token(facts, "bias" in params, active, counts, slice(None))
 
+    def detail(self, stats, facts):
+        return synaptic.detail(stats, facts, synapses=facts.synapses * sum(s.steps for s in stats))
+
     def expected(self, facts, in_rates, out_rate, counts):
         super().expected(facts, in_rates, out_rate, counts)
+        a = active_fraction(in_rates[1])
+        for field in ("tokens", "dense_synaptic_ops", "bias_adds"):
+            counts[field][:] = counts[field] * a
         expect_tokens_input(facts, in_rates, counts)

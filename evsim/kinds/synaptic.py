@@ -64,11 +64,13 @@ def count(x, fan, fan_nonzero, facts, has_bias, counts) -> None:
 DETAIL_KEYS = ("synaptic", "weighted", "nonzero")
 
 
-def detail(stats, facts) -> dict:
+def detail(stats, facts, synapses=None) -> dict:
     """Measured synaptic, value-weighted and nonzero-weight events per existing synapse:
     the fan-out-weighted event rates, which equal the input rate only if events fall
-    uniformly (a conv's border inputs have fewer synapses) and every weight is nonzero."""
-    synapses = sum(s.total("dense_synaptic_ops") for s in stats)
+    uniformly (a conv's border inputs have fewer synapses) and every weight is nonzero.
+    ``synapses``: the denominator, if not the measured dense count (a masked layer's dense
+    count covers its active tokens only; its rates are per synapse of all of them)."""
+    synapses = sum(s.total("dense_synaptic_ops") for s in stats) if synapses is None else synapses
     return {key: sum(s.total(field) for s in stats) / synapses for key, field in
             zip(DETAIL_KEYS, ("synaptic_events", "weighted_synaptic_events", "synaptic_events_nonzero"))}
 
