@@ -3,11 +3,12 @@
     python benchmarks/bench_event_engine.py [--repeats 3] [--threads 2] [--dtype float32]
 
 Measures, on this machine:
-  1. the ceiling: a bare Numba row scatter (out[r] += w[f] for each event), additions/s;
-  2. synaptic events per second per layer kind inside the engine (Spikformer-4-384, CIFAR);
-  3. time per image at calibrated firing rates 5/10/15/25 %, event vs dense engine;
-  4. the official Spikformer in PyTorch + SpikingJelly on the CPU with the same thread
-     count, when torch and spikingjelly are installed (batch 1).
+  1. the roofline: evsim's register-blocked scatter alone (``roofline.py`` for every density);
+  2. where the engine's time goes per layer kind (Spikformer-4-384, CIFAR, 15 %), each
+     synaptic kind's events per second against the roofline, and the non-synaptic share;
+  3. time per image at calibrated firing rates 3.7/5/10/15/25 %: event engine (mixed and
+     --strict-events), dense engine and the official Spikformer in PyTorch + SpikingJelly
+     (same thread count, batch 1, interleaved in one loop), with the ratios to SpikingJelly.
 Timings are the best of --repeats runs after one warm-up; nothing here is asserted.
 """
 from __future__ import annotations
@@ -25,8 +26,11 @@ import numpy as np
 import evsim
 from evsim.spec import kinds
 
+import roofline  # benchmarks/roofline.py (the script's own folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
+SYNAPTIC = ("conv2d", "linear")
 
 
 def best_time(fn, repeats):
@@ -39,42 +43,6 @@ def best_time(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-@numba.njit(cache=True)
-def bare_row_scatter(rows, features, weight_t, out):
-    """The ceiling: nothing but out[row] += weight_t[feature] per event."""
-    for e in range(rows.shape[0]):
-        target = out[rows[e]]
-        row = weight_t[features[e]]
-        for o in range(row.shape[0]):
-            target[o] += row[o]
-
-
-@numba.njit(cache=True, parallel=True)
-def bare_row_scatter_parallel(rows, features, weight_t, out):
-    half = weight_t.shape[1] // 2
-    for chunk in numba.prange(2):
-        lo, hi = chunk * half, (chunk + 1) * half if chunk == 0 else weight_t.shape[1]
-        for e in range(rows.shape[0]):
-            target = out[rows[e], lo:hi]
-            row = weight_t[features[e], lo:hi]
-            for o in range(hi - lo):
-                target[o] += row[o]
-
-
-def row_scatter_ceiling(repeats, dtype):
-    rng = np.random.default_rng(0)
-    n_tokens, d_in, d_out = 64, 384, 1536
-    x = rng.random((n_tokens, d_in)) < 0.15
-    weight_t = rng.standard_normal((d_in, d_out)).astype(dtype)
-    rows, features = np.nonzero(x)
-    out = np.zeros((n_tokens, d_out), dtype=dtype)
-    results = {}
-    for threads, kernel in ((1, bare_row_scatter), (2, bare_row_scatter_parallel)):
-        seconds = best_time(lambda kernel=kernel: kernel(rows, features, weight_t, out), repeats * 20)
-        results[threads] = len(rows) * d_out / seconds
-    return results
 
 
 def per_kind_rates(net, x, dtype):
@@ -92,7 +60,7 @@ def per_kind_rates(net, x, dtype):
     for kind, cls in registered.items():  # time each kind's event step (all T steps of a layer per call)
         cls.event = timed(kind, cls.event)
     try:
-        run = net.run(x, engine="event", dtype=dtype)
+        run = net.run(x, engine="event", dtype=dtype, strict_events=True)
     finally:
         for kind, cls in registered.items():
             if original[kind] is None:
@@ -105,7 +73,8 @@ def per_kind_rates(net, x, dtype):
     return {kind: (events[kind], spent[kind]) for kind in spent}
 
 
-def spikingjelly_time(spec, repeats, threads):
+def spikingjelly_forward(threads):
+    """The official Spikformer-4-384 (CIFAR) in PyTorch + SpikingJelly 0.0.0.0.14, one image per call."""
     try:
         import torch
         from spikingjelly.clock_driven import functional
@@ -121,7 +90,7 @@ def spikingjelly_time(spec, repeats, threads):
         functional.reset_net(model)
         with torch.no_grad():
             model(image)
-    return best_time(forward, repeats), f"torch {torch.__version__}, float32, batch 1, {threads} threads"
+    return forward, f"torch {torch.__version__}, float32, {threads} threads"
 
 
 def main():
@@ -135,39 +104,55 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numba {numba.__version__} "
           f"with {numba.get_num_threads()} threads; numpy {np.__version__}; dtype {dtype}")
 
-    ceiling = row_scatter_ceiling(args.repeats, dtype)
-    print("\n1. ceiling — bare Numba row scatter (64 tokens × 384 → 1536, 15 % input density)")
-    for threads, rate in ceiling.items():
-        print(f"   {threads} thread(s): {rate / 1e9:6.2f} × 10⁹ additions/s")
+    rng = np.random.default_rng(0)
+    adds, blocked, _, _ = roofline.measure(256, 384, 1536, 0.15, False, args.repeats * 3, rng)
+    roofline_rate = adds / blocked
+    print(f"\n1. roofline — evsim's register-blocked scatter alone (4·64 token rows × 384 → 1536, 15 % binary input; "
+          f"benchmarks/roofline.py has every density): {roofline_rate / 1e9:.1f} × 10⁹ additions/s")
 
     spec = evsim.load_spec(SPEC)
     x = evsim.sample_input(spec, 0)
-    print(f"\n2. synaptic events per second by layer kind — {spec.name}, calibrated rate 15 %")
+    print(f"\n2. where the time goes — {spec.name}, calibrated rate 15 %, --strict-events (every layer scatters)")
     net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=0.15))
-    net.run(x, engine="event", dtype=dtype)
-    print(f"   {'kind':<11} {'events':>14} {'seconds':>9} {'10⁹ events/s':>13}")
-    for kind, (events, seconds) in sorted(per_kind_rates(net, x, dtype).items()):
-        print(f"   {kind:<11} {events:>14,} {seconds:>9.4f} {events / seconds / 1e9 if seconds else 0:>13.2f}")
+    net.run(x, engine="event", dtype=dtype, strict_events=True)  # compiles every kernel variant the timed run uses
+    spent = per_kind_rates(net, x, dtype)
+    total = sum(seconds for _, seconds in spent.values())
+    print(f"   {'kind':<14} {'events':>14} {'ms':>8} {'share':>6} {'10⁹ events/s':>13} {'% of roofline':>13}")
+    for kind, (events, seconds) in sorted(spent.items(), key=lambda item: -item[1][1]):
+        rate = events / seconds if seconds else 0.0
+        share_of_roofline = f"{rate / roofline_rate:>13.0%}" if kind in SYNAPTIC else f"{'':>13}"
+        print(f"   {kind:<14} {events:>14,} {seconds * 1e3:>8.1f} {seconds / total:>6.0%} {rate / 1e9:>13.2f} {share_of_roofline}")
+    synaptic_seconds = sum(seconds for kind, (_, seconds) in spent.items() if kind in SYNAPTIC)
+    print(f"   non-synaptic work (every kind but {', '.join(SYNAPTIC)}): {1 - synaptic_seconds / total:.0%} of the layers' time")
 
-    print(f"\n3. time per image — {spec.name} (T = {spec.input.T}), batch 1, best of {args.repeats}")
-    print(f"   {'rate':>5} {'events/image':>14} {'event ms':>9} {'dense ms':>9} {'dense/event':>11} {'10⁹ events/s':>13} {'% of ceiling':>12}")
-    at_15 = None
-    for rate in (0.05, 0.10, 0.15, 0.25):
+    sj_forward, note = spikingjelly_forward(numba.get_num_threads())
+    print(f"\n3. time per image — {spec.name} (T = {spec.input.T}), batch 1, best of {args.repeats}, interleaved "
+          f"with the official model in PyTorch + SpikingJelly ({note}); event = mixed execution (dense-input "
+          f"layers through BLAS), strict = --strict-events")
+    print(f"   {'rate':>5} {'events/image':>14} {'event ms':>9} {'strict ms':>9} {'dense ms':>9} {'SJ ms':>7} "
+          f"{'event/SJ':>8} {'strict/SJ':>9} {'BLAS layers':>11} {'% of roofline':>13}")
+    for rate in (0.037, 0.05, 0.10, 0.15, 0.25):
         net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=rate))
         run = net.run(x, engine="event", dtype=dtype)
         events = sum(s.total("synaptic_events") + s.total("attention_coincidences") for s in run.stats.values())
-        event_s = best_time(lambda net=net: net.run(x, engine="event", dtype=dtype), args.repeats)
-        dense_s = best_time(lambda net=net: net.run(x, engine="dense", dtype=dtype), args.repeats)
-        throughput = events / event_s
-        at_15 = event_s if rate == 0.15 else at_15
-        print(f"   {rate:>5.0%} {events:>14,} {event_s * 1e3:>9.1f} {dense_s * 1e3:>9.1f} {dense_s / event_s:>11.2f} "
-              f"{throughput / 1e9:>13.2f} {throughput / max(ceiling.values()):>12.0%}")
-
-    sj_seconds, note = spikingjelly_time(spec, args.repeats, numba.get_num_threads())
-    print(f"\n4. official Spikformer-4-384 (PyTorch + SpikingJelly, {note})")
-    if sj_seconds:
-        print(f"   {sj_seconds * 1e3:.1f} ms per image; evsim event engine at 15 %: {at_15 * 1e3:.1f} ms "
-              f"(ratio evsim / SpikingJelly = {at_15 / sj_seconds:.2f})")
+        times = {"event": [], "strict": [], "dense": [], "sj": []}
+        jobs = {"event": lambda net=net: net.run(x, engine="event", dtype=dtype),
+                "strict": lambda net=net: net.run(x, engine="event", dtype=dtype, strict_events=True),
+                "dense": lambda net=net: net.run(x, engine="dense", dtype=dtype)}
+        if sj_forward:
+            jobs["sj"] = sj_forward
+        for job in jobs.values():
+            job()
+        for _ in range(args.repeats):  # interleaved: a disturbance on the shared machine hits every contender
+            for name, job in jobs.items():
+                start = time.perf_counter()
+                job()
+                times[name].append(time.perf_counter() - start)
+        best = {name: min(t) if t else float("nan") for name, t in times.items()}
+        blas = sum(path == "dense" for path in run.execution.values())
+        print(f"   {rate:>5.1%} {events:>14,} {best['event'] * 1e3:>9.1f} {best['strict'] * 1e3:>9.1f} "
+              f"{best['dense'] * 1e3:>9.1f} {best['sj'] * 1e3:>7.1f} {best['event'] / best['sj']:>8.2f} "
+              f"{best['strict'] / best['sj']:>9.2f} {blas:>11} {events / best['strict'] / roofline_rate:>13.0%}")
 
 
 if __name__ == "__main__":

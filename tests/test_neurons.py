@@ -1,5 +1,6 @@
 """Neuron step functions against sequences computed by hand from SpikingJelly's equations."""
 import numpy as np
+import pytest
 
 from evsim import neurons
 from evsim.neurons import integrate_fire, lca, lif
@@ -80,3 +81,25 @@ def test_exp_lif_by_hand():
     a = np.exp(-0.25)
     spikes, state = neurons.run(neurons.exp_lif, np.array([[2.0], [2.0]]), p)
     assert state.v[0, 0] == (1 - a) * 2.0 and state.v[1, 0] == a * state.v[0, 0] + (1 - a) * 2.0 and not spikes.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("params", [dict(), dict(decay_input=False), dict(v_reset=None), dict(v_reset=-0.3, tau=3.0),
+                                    dict(v_reset=0.2, decay_input=False, tau=1.7, v_threshold=0.1)])
+def test_lif_compiled_pass_equals_its_numpy_steps_bit_for_bit(dtype, params):
+    """``lif.run_steps`` (one Numba pass over all steps) against ``lif.step`` called per step,
+    on inputs that include the exact tie input (H = V_th at rest) and its float neighbours."""
+    from evsim.neurons import lif
+    p = lif.Parameters(**params)
+    rng = np.random.default_rng(4)
+    tie = dtype(lif.tie_input(p))
+    x = rng.normal(0.4, 0.8, (6, 5, 7)).astype(dtype)
+    x[0, 0, :3] = [tie, np.nextafter(tie, dtype(0)), np.nextafter(tie, dtype(9))]
+    state = lif.initial_state(x.shape[1:], p, dtype)
+    out, final = lif.run_steps(x, state, p)
+    expected = np.empty_like(x)
+    for t in range(x.shape[0]):
+        expected[t], state = lif.step(x[t], state, p)
+    assert out.dtype == x.dtype and np.array_equal(out, expected)
+    assert np.array_equal(final.v, state.v) and final.v.dtype == state.v.dtype
+    assert 0 < out.mean() < 1

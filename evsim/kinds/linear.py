@@ -91,7 +91,7 @@ class Linear(Kind):
         synaptic.record_steps(counts, steps, step_counts, plan["facts"], plan["bias"] is not None)
         if x.ndim == 3:
             counts["tokens"][steps] = x.shape[1]
-        return self.dense(plan, inputs, state)
+        return Linear.dense(self, plan, inputs, state)
 
     def count(self, params, inputs, output, facts, counts):
         x = inputs[0]

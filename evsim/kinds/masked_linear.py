@@ -56,6 +56,13 @@ class MaskedLinear(Linear):
         self._per_active_token(plan["facts"], plan["bias"] is not None, active, counts, steps)
         return out
 
+    def event_dense(self, plan, inputs, state, counts, steps):
+        x, active = self._masked(inputs)
+        out = super().event_dense(plan, [x], state, counts, steps) * active[..., None]
+        record_tokens_input(inputs, plan["facts"], counts, steps)
+        self._per_active_token(plan["facts"], plan["bias"] is not None, active, counts, steps)
+        return out
+
     def _per_active_token(self, facts, has_bias, active, counts, steps):
         n_active = active.sum(axis=1)
         tokens = facts.in_shapes[0][0]

@@ -91,6 +91,11 @@ class NeuronLayer(Kind):
         current = state.get("neuron")
         if current is None:
             current = self.model.initial_state(x.shape[1:], p, x.dtype)
+        fast = getattr(self.model, "run_steps", None)
+        result = fast(x, current, p) if fast is not None else None
+        if result is not None:
+            out, state["neuron"] = result
+            return out
         out = np.empty_like(x)
         for s in range(x.shape[0]):
             out[s], current = self.model.step(x[s], current, p)

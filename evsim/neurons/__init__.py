@@ -20,6 +20,9 @@ A model module (or any object with these attributes) provides:
     initial_learned(p, shapes, rng) -> {name: array}   values for synthetic networks
     PER_NEURON            optional: the parameters a layer may take per neuron from its weights
                           file (``per_neuron: [tau, v_threshold]`` in the spec; NIR stores arrays)
+    run_steps(x, state, p) -> (outputs, State) | None
+                          optional: all S steps of x [S, ...] at once (a compiled pass), equal
+                          to S calls of ``step`` bit for bit; None where it does not apply
 
 Register with :func:`register` (``evsim.kinds.spiking`` also makes it a layer kind).
 """

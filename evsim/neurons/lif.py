@@ -16,6 +16,7 @@ import sys
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit, prange
 
 from . import Twin, check_reset, fire, register, reset
 
@@ -59,6 +60,40 @@ def step(x, state: State, p: Parameters):
     h = charge(state.v, x, p)
     s = fire(h, p.v_threshold)
     return s, State(reset(h, s, p.v_threshold, p.v_reset))
+
+
+@njit(cache=True, parallel=True)
+def _lif_steps(x, v, tau, keep, v_threshold, v_reset, hard, decay_input, out):
+    """``step`` over S steps, one thread per neuron, the same operations in the same order and
+    dtype as the NumPy expressions above (constants cast to x's dtype, as NumPy casts a Python
+    float beside an array). x, out [S, n]; v [n], updated in place. keep = 1 − 1/τ."""
+    one = x.dtype.type(1)
+    for i in prange(x.shape[1]):
+        vi = v[i]
+        for s in range(x.shape[0]):
+            xi = x[s, i]
+            if hard and v_reset != 0:
+                h = vi + (xi - (vi - v_reset)) / tau if decay_input else vi - (vi - v_reset) / tau + xi
+            else:
+                h = vi + (xi - vi) / tau if decay_input else vi * keep + xi
+            spike = one if h >= v_threshold else x.dtype.type(0)
+            out[s, i] = spike
+            vi = h * (one - spike) + v_reset * spike if hard else h - spike * v_threshold
+        v[i] = vi
+
+
+def run_steps(x, state: State, p: Parameters):
+    """All S steps of ``step`` in one compiled pass (scalar τ only; per-neuron τ: None)."""
+    if np.ndim(p.tau) or np.ndim(p.v_threshold) or np.ndim(p.v_reset) or x.dtype.kind != "f":
+        return None
+    cast = x.dtype.type
+    flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+    v = np.array(state.v, dtype=x.dtype).reshape(-1)
+    out = np.empty_like(flat)
+    hard = p.v_reset is not None
+    _lif_steps(flat, v, cast(p.tau), cast(1.0 - 1.0 / p.tau), cast(p.v_threshold), cast(p.v_reset if hard else 0.0),
+               hard, bool(p.decay_input), out)
+    return out.reshape(x.shape), State(v.reshape(x.shape[1:]))
 
 
 def tie_input(p: Parameters):
