@@ -11,6 +11,7 @@ from . import (
     conv2d_multiscale,
     flatten,
     halting,
+    image,
     lca,
     lca_decode,
     linear,
@@ -21,6 +22,7 @@ from . import (
     mean_time,
     mean_tokens,
     pool2d,
+    qk_sum,
     scale,
     sdsa_sum,
     spiking,
@@ -31,6 +33,6 @@ from . import (
 )
 from .base import Kind, Passive
 
-__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "halting",
+__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "halting", "image",
            "lca", "lca_decode", "linear", "mask", "masked_linear", "masked_neurons", "maxpool2d", "mean_time",
-           "mean_tokens", "pool2d", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold", "tokens"]
+           "mean_tokens", "pool2d", "qk_sum", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold", "tokens"]
