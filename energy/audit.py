@@ -142,6 +142,12 @@ def _sop_energy_only(claim, spec):
     ], implied_rate(spec, sops)
 
 
+def _parameters(claim, spec):
+    """A row that gives a parameter count only (a CIFAR table, a training log's exact count)."""
+    c = claim["claimed"]
+    return [Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m"))], None
+
+
 def _ann_flops(claim, spec):
     c, k = claim["claimed"], claim["constants"]
     one_step = sum(layer.ann_macs(spec.in_shapes(name), spec.shapes[name]) for name, layer in spec.layers.items())
@@ -211,7 +217,8 @@ def _vit_lca(claim, spec):
     ], None
 
 
-METHODS = {"spikformer-sop": _spikformer_sop, "sop-energy-only": _sop_energy_only, "ann-flops": _ann_flops,
+METHODS = {"spikformer-sop": _spikformer_sop, "sop-energy-only": _sop_energy_only, "parameters": _parameters,
+           "ann-flops": _ann_flops,
            "attention-sop": _attention_sop, "vsa-flops": _vsa_flops, "vit-lca": _vit_lca, **{name: None for name in MEASURED}}
 CLAIM_KEYS = {"id", "model", "source", "spec", "method", "constants", "claimed", "tolerance", "weights", "inputs"}
 

@@ -276,3 +276,42 @@ def test_audit_rows():
     for config in ("8-384", "6-512", "8-512", "10-512", "8-768"):
         checks = {c.quantity: c for c in rows[f"sdt-imagenet-{config}"].checks}
         assert 0 < checks["mean firing rate the implied SOPs imply"].recomputed < 1
+
+
+@pytest.mark.slow   # about 20 s: the audit bisects the implied rate of five specs
+def test_qkformer_audit_rows():
+    """Each QKFormer row recomputed: parameters against paper and logs; the SOPs the energy implies under
+    the paper's method, E = 4.6 pJ × first-conv MACs over T + 0.9 pJ × SOPs, with the first conv's MACs
+    written out by hand (3 → D/8 channels, 3 × 3, every pixel); the implied uniform rate reproduces the
+    claimed energy through the analytic paper convention; the one trained HST-10-768 implies one rate at
+    every resolution."""
+    import energy
+    ids = ["qkformer-imagenet-10-384", "qkformer-imagenet-10-512", "qkformer-imagenet-10-768",
+           "qkformer-imagenet288-10-768", "qkformer-imagenet384-10-768", "qkformer-imagenet-10-768-log",
+           "qkformer-cifar10-4-384", "qkformer-cifar10-4-384-log", "qkformer-cifar100-4-384", "qkformer-cifar10dvs"]
+    rows = {r.id: {c.quantity: c for c in r.checks} for r in audit(reprice=False, ids=ids)}
+    rates = {}
+    for row_id, (d, size, energy_mj) in {"imagenet-10-384": (384, 224, 15.13), "imagenet-10-512": (512, 224, 21.99),
+                                         "imagenet-10-768": (768, 224, 38.91), "imagenet288-10-768": (768, 288, 64.27),
+                                         "imagenet384-10-768": (768, 384, 113.64)}.items():
+        checks = rows[f"qkformer-{row_id}"]
+        assert checks["parameters"].status == "consistent"
+        first = 3 * (d // 8) * 9 * size * size * 4
+        assert checks["first-conv MACs over T"].recomputed == pytest.approx(first / 1e9, rel=1e-12)
+        sops = (energy_mj * 1e9 - 4.6 * first) / 0.9
+        assert checks["SOPs the claimed energy implies"].recomputed == pytest.approx(sops / 1e9, rel=1e-12)
+        rates[row_id] = checks["mean firing rate the implied SOPs imply"].recomputed
+        assert 0.05 < rates[row_id] < 0.25
+        spec = load_spec(MODELS / f"qkformer-{row_id}.yaml")
+        paper = energy.analytic(spec, {"default": rates[row_id]}, "horowitz45-fp32", "paper")
+        head_mj = 4.6 * (d * 1000 + 1000) / 1e9   # the head (analog input) is MAC in evsim's paper convention
+        assert paper.total_mj - head_mj == pytest.approx(energy_mj, rel=1e-6)
+    assert max(rates[k] for k in rates if "768" in k) / min(rates[k] for k in rates if "768" in k) < 1.01
+    assert rows["qkformer-imagenet-10-768-log"]["parameters"].status == "consistent"
+    assert rows["qkformer-cifar10-4-384-log"]["parameters"].status == "consistent"
+    assert rows["qkformer-cifar100-4-384"]["parameters"].status == "consistent"
+    assert rows["qkformer-cifar10dvs"]["parameters"].status == "consistent"
+    # the paper's CIFAR-10 6.74 M is the CIFAR-100 model's count: the 10-class head has 90 × 385 parameters fewer
+    cifar10 = rows["qkformer-cifar10-4-384"]["parameters"]
+    assert cifar10.status == "INCONSISTENT"
+    assert (6740884 - 90 * 385) / 1e6 == pytest.approx(cifar10.recomputed, abs=1e-12)
