@@ -1,4 +1,4 @@
-"""The ``evsim`` command: info, run, energy, audit, crossval, import, export."""
+"""The ``evsim`` command: info, run, energy, audit, compare, crossval, import, export."""
 from __future__ import annotations
 
 import argparse
@@ -183,6 +183,12 @@ def cmd_audit(args):
     print(render(audit(args.claims or CLAIMS_PATH, measure=None if args.no_measure else measure_runs), args.format))
 
 
+def cmd_compare(args):
+    from energy.audit import CLAIMS_PATH
+    from energy.compare import compare, render
+    print(render(*compare(claims_path=args.claims or CLAIMS_PATH), args.format))
+
+
 def cmd_crossval(args):
     from .crossval.cli import run_crossval
     if args.plot:
@@ -324,6 +330,11 @@ def build_parser():
     p.add_argument("--no-measure", action="store_true", help="skip the rows recomputed from runs (a minute or so)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("compare", help="every model with a published energy at its implied rate: paper, exact, "
+                                       "memory-aware, and the ANN on the same hardware")
+    p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
+    p.add_argument("--format", choices=["table", "csv", "md"], default="table")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")
     p.add_argument("family", choices=["spikformer", "nir"])
     p.add_argument("checkpoint", help=".pth / .pth.tar state_dict, or a .nir graph")
