@@ -132,14 +132,21 @@ def _sop_energy_only(claim, spec):
     sops = (c["energy_mj"] * 1e9 - k["mac_pj"] * first) / k["ac_pj"]
     dense = sum(spec.dense_ops(n) * spec.steps(n) for n in spec.layers) - first
     params = c.get("params_m")   # a row may give no parameter count (then the spec's is shown, unchecked)
+    rate = implied_rate(spec, sops)
     return [
         Check("parameters", "M", params, spec.param_count / 1e6, _tolerance(claim, "params_m") if params else 0.0),
         Check("first-conv MACs over T", "G", None, first / 1e9),
         Check("SOPs the claimed energy implies", "G", None, sops / 1e9, note="(E − E_MAC·first conv) / E_AC"),
         Check("dense FLOPs after the first conv, over T", "G", None, dense / 1e9),
-        Check("mean firing rate the implied SOPs imply", "spikes/neuron/step", None, implied_rate(spec, sops),
+        Check("mean firing rate the implied SOPs imply", "spikes/neuron/step", None, rate,
               note="uniform rate of every spiking layer that reproduces them under the paper convention"),
-    ], implied_rate(spec, sops)
+    ], rate
+
+
+def _parameters(claim, spec):
+    """A row that gives a parameter count only (a CIFAR table, a training log's exact count)."""
+    c = claim["claimed"]
+    return [Check("parameters", "M", c["params_m"], spec.param_count / 1e6, _tolerance(claim, "params_m"))], None
 
 
 def _ann_flops(claim, spec):
@@ -211,7 +218,8 @@ def _vit_lca(claim, spec):
     ], None
 
 
-METHODS = {"spikformer-sop": _spikformer_sop, "sop-energy-only": _sop_energy_only, "ann-flops": _ann_flops,
+METHODS = {"spikformer-sop": _spikformer_sop, "sop-energy-only": _sop_energy_only, "parameters": _parameters,
+           "ann-flops": _ann_flops,
            "attention-sop": _attention_sop, "vsa-flops": _vsa_flops, "vit-lca": _vit_lca, **{name: None for name in MEASURED}}
 CLAIM_KEYS = {"id", "model", "source", "spec", "method", "constants", "claimed", "tolerance", "weights", "inputs"}
 
@@ -255,11 +263,11 @@ def audit(path=CLAIMS_PATH, reprice=True, measure=None, ids=None) -> list[AuditR
         else:
             checks, rate = METHODS[claim["method"]](claim, spec)
         row = AuditRow(claim["id"], claim["model"], claim["source"], checks)
-        if reprice and rate is not None and rate == rate:
+        row.implied_rate = rate if rate is not None and rate == rate else None
+        if reprice and row.implied_rate is not None:
             for convention in REPRICE_CONVENTIONS:
                 for profile in REPRICE_PROFILES:
                     row.repriced[(convention, profile)] = analytic(spec, {"default": rate}, profile, convention).total_mj
-            row.implied_rate = rate
             counts_by_rate: dict = {}
             for profile in BREAKEVEN_PROFILES:
                 found = break_even(spec, profile, BREAKEVEN_CONVENTION, cache=counts_by_rate)

@@ -1,4 +1,4 @@
-"""The ``evsim`` command: info, run, energy, audit, crossval, import, export."""
+"""The ``evsim`` command: info, run, energy, audit, compare, crossval, import, export."""
 from __future__ import annotations
 
 import argparse
@@ -193,6 +193,12 @@ def cmd_audit(args):
     print(render(audit(args.claims or CLAIMS_PATH, measure=None if args.no_measure else measure_runs), args.format))
 
 
+def cmd_compare(args):
+    from energy.audit import CLAIMS_PATH
+    from energy.compare import compare, render
+    print(render(*compare(claims_path=args.claims or CLAIMS_PATH), args.format))
+
+
 def cmd_crossval(args):
     from .crossval.cli import run_crossval
     if args.plot:
@@ -204,15 +210,20 @@ def cmd_import(args):
     if args.family == "nir":
         return cmd_import_nir(args)
     if args.variant is None or args.heads is None:
-        raise EvsimError("importing a Spikformer checkpoint needs --variant and --heads")
-    from .importers.spikformer import import_checkpoint
+        raise EvsimError(f"importing a {'QKFormer' if args.family == 'qkformer' else 'Spikformer'} checkpoint "
+                         "needs --variant and --heads")
+    if args.family == "qkformer":
+        from .importers.qkformer import import_checkpoint
+    else:
+        from .importers.spikformer import import_checkpoint
     spec, ignored = import_checkpoint(args.checkpoint, args.variant, args.heads, args.output, T=args.T,
                                       img_size=args.img_size, num_classes=args.num_classes)
     print(f"wrote {Path(args.output) / 'model.yaml'} and {Path(args.output) / 'weights.safetensors'}: {spec.name}, "
           f"{spec.param_count / 1e6:.2f} M parameters")
     if ignored:
         shown = ", ".join(ignored[:4]) + (" …" if len(ignored) > 4 else "")
-        print(f"note: ignored {len(ignored)} key(s) evsim has no use for — LayerNorms the official code builds but never calls, BatchNorm counters, the DVS pos_embed ({shown})")
+        print(f"note: ignored {len(ignored)} key(s) evsim has no use for — LayerNorms the official code builds but "
+              f"never calls, BatchNorm counters, a DVS pos_embed ({shown})")
 
 
 def cmd_import_nir(args):
@@ -337,8 +348,13 @@ def build_parser():
     p.add_argument("--no-measure", action="store_true", help="skip the rows recomputed from runs (a minute or so)")
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.set_defaults(func=cmd_audit)
-    p = sub.add_parser("import", help="import an official Spikformer checkpoint (needs torch)")
-    p.add_argument("family", choices=["spikformer", "nir"])
+    p = sub.add_parser("compare", help="every model with a published energy at its implied rate: paper, exact, "
+                                       "memory-aware, and the ANN on the same hardware")
+    p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
+    p.add_argument("--format", choices=["table", "csv", "md"], default="table")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("import", help="import an official Spikformer or QKFormer checkpoint (needs torch), or a NIR graph")
+    p.add_argument("family", choices=["spikformer", "qkformer", "nir"])
     p.add_argument("checkpoint", help=".pth / .pth.tar state_dict, or a .nir graph")
     p.add_argument("--variant", choices=list(VARIANTS))
     p.add_argument("--heads", type=_count_option(4096), help="attention heads (not recoverable from tensor shapes)")

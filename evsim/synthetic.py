@@ -56,6 +56,15 @@ def _calibrate_shift(layer, params, x, target_rate, iterations=40):
     return 0.5 * (low + high)
 
 
+def _through_scaling(spec, name):
+    """The layer before a single-consumer pool that commutes with a positive affine map (a max-pool:
+    max(g·y + s) = g·max(y) + s for g > 0), so that conv → BN → max-pool → LIF (QKFormer, SDT)
+    calibrates its BN as conv → BN → LIF does; otherwise ``name``."""
+    layer = spec.layers.get(name)
+    consumers = sum(name in other.inputs for other in spec.layers.values())
+    return layer.inputs[0] if layer is not None and layer.commutes_with_scaling and consumers == 1 else name
+
+
 def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15, sample: np.ndarray | None = None,
                       progress: bool = False) -> dict:
     """``{layer: {param: array}}`` for ``spec`` (a Spec or a path), deterministic in ``seed``,
@@ -84,10 +93,10 @@ def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15
             layer.calibrate(network.params[name], inputs, target_rate)
             plan.layers[name] = layer.prepare(network.params[name], plan.dtype, plan.facts[name], plan.engine)
             return
-        bn = layer.inputs[0]
+        bn = _through_scaling(spec, layer.inputs[0])
         if not layer.spiking or bn not in network.fused:
             return
-        x = inputs[0]  # the folded producer's output: BN already applied with current γ, β
+        x = inputs[0]  # the folded producer's output (BN applied with current γ, β), or its max-pool
         gain = 1.0 / max(float(x.std()), 1e-12)
         x *= gain
         shift = _calibrate_shift(layer, network.params.get(name, {}), x, target_rate)

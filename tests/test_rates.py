@@ -44,10 +44,12 @@ def assert_reproduced(spec, runs, rates):
 
 FAST = [("spikformer-cifar10-2-384", None, 0.037), ("spikformer-cifar10-2-384", None, 0.15),
         ("spikformer-cifar10-4-256", None, 0.15), ("spikformer-cifar100-4-384", None, 0.037),
-        ("spikformer-cifar10-4-384", None, 0.15), ("spikformer-cifar10dvs-2-256", 48, 0.037)]
+        ("spikformer-cifar10-4-384", None, 0.15), ("spikformer-cifar10dvs-2-256", 48, 0.037),
+        ("qkformer-cifar10-4-384", 16, 0.15), ("qkformer-cifar10dvs-2-256", 48, 0.037)]
 SLOW = [(m, 64, r) for m, r in (("spikformer-imagenet-8-384", 0.15), ("spikformer-imagenet-6-512", 0.037),
                                 ("spikformer-imagenet-8-512", 0.15), ("spikformer-imagenet-10-512", 0.037),
-                                ("spikformer-imagenet-8-768", 0.15))]
+                                ("spikformer-imagenet-8-768", 0.15), ("qkformer-imagenet-10-384", 0.15),
+                                ("qkformer-imagenet-10-512", 0.037), ("qkformer-imagenet-10-768", 0.15))]
 
 
 @pytest.mark.parametrize("model,size,rate", FAST + [pytest.param(*case, marks=pytest.mark.slow) for case in SLOW])

@@ -6,7 +6,7 @@ import evsim
 from evsim import WeightsError, load_spec
 from evsim import weights as weights_io
 
-from conftest import perturbed_weights
+from conftest import perturbed_weights, write_spec
 
 
 @pytest.fixture
@@ -98,3 +98,21 @@ def test_synthetic_weights_are_deterministic_and_hit_the_rate(spec):
 def test_network_without_weights_says_what_to_do(spec):
     with pytest.raises(WeightsError, match="synthetic_weights"):
         evsim.load(spec).run(np.zeros((4, 9, 9)))
+
+
+def test_calibration_sees_through_a_max_pool(tmp_path):
+    """conv → BN → max-pool → LIF (QKFormer, SDT): max(g·y + s) = g·max(y) + s for g > 0, so the BN is
+    calibrated for the LIF behind the pool as if the pool were not there."""
+    text = """name: pooled
+input: {shape: [3, 16, 16], T: 4, encoding: direct}
+layers:
+  - {name: conv, kind: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: bn, kind: batchnorm}
+  - {name: pool, kind: maxpool2d, kernel_size: 3, stride: 2, padding: 1}
+  - {name: lif, kind: lif}
+"""
+    spec = evsim.load_spec(write_spec(tmp_path, text))
+    for rate in (0.05, 0.2):
+        weights = evsim.synthetic_weights(spec, seed=2, target_rate=rate)
+        run = evsim.load(spec, weights).run(evsim.sample_input(spec, 2))
+        assert run.firing_rate("lif") == pytest.approx(rate, abs=0.02)

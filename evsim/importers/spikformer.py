@@ -210,19 +210,26 @@ def import_checkpoint(checkpoint, variant, heads, out_dir, T=None, img_size=None
     Everything is checked before anything is written — options, checkpoint, architecture, the
     spec and every weight against it. Without ``stem`` the folder is built beside ``out_dir``
     and replaces it in one rename: a failed import leaves ``out_dir`` exactly as it was."""
-    import tempfile
-
-    from ..files import write_atomic
-    from ..outputs import check_folder, staged_folder
-    from ..spec import load_spec
-    from ..weights import save
+    from ..outputs import check_folder
     check_options(variant, heads, T, img_size, num_classes)
     if stem is None:
         check_folder(out_dir, IMPORTED, "-o")
     state = read_state_dict(checkpoint)
     arch = infer_architecture(state, variant, heads, T, img_size, num_classes, str(checkpoint))
     name = name or f"spikformer-{variant}-{arch.depth}-{arch.embed_dim}-imported"
-    text = spec_text(arch, name, description, comment)
+    return write_import(spec_text(arch, name, description, comment), state, checkpoint, out_dir, stem, dtype, metadata)
+
+
+def write_import(text, state, checkpoint, out_dir, stem=None, dtype=None, metadata=None):
+    """Write an imported model — its spec ``text`` and the checkpoint's ``state`` bound to it — as
+    out_dir/model.yaml + weights.safetensors (or STEM.yaml + STEM.safetensors beside other files),
+    every weight checked against the spec before anything is written; returns (spec, ignored keys)."""
+    import tempfile
+
+    from ..files import write_atomic
+    from ..outputs import staged_folder
+    from ..spec import load_spec
+    from ..weights import save
     spec_name, weights_name = (f"{stem}.yaml", f"{stem}.safetensors") if stem else IMPORTED
     final = Path(out_dir) / spec_name
     if stem is None:

@@ -11,6 +11,7 @@ from . import (
     conv2d_multiscale,
     flatten,
     halting,
+    image,
     lca,
     lca_decode,
     linear,
@@ -22,6 +23,7 @@ from . import (
     mean_tokens,
     merged_tokens,
     pool2d,
+    qk_sum,
     scale,
     sdsa_sum,
     spiking,
@@ -34,7 +36,7 @@ from . import (
 )
 from .base import Kind, Passive
 
-__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "halting",
+__all__ = ["Kind", "Passive", "add", "attention", "batchnorm", "conv2d", "conv2d_multiscale", "flatten", "halting", "image",
            "lca", "lca_decode", "linear", "mask", "masked_linear", "masked_neurons", "maxpool2d", "mean_time",
-           "mean_tokens", "merged_tokens", "pool2d", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold", "token_merge", "tokens",
-           "weighted_mean_tokens"]
+           "mean_tokens", "merged_tokens", "pool2d", "qk_sum", "scale", "sdsa_sum", "spiking", "sssa", "st_attention", "threshold",
+           "token_merge", "tokens", "weighted_mean_tokens"]

@@ -6,7 +6,9 @@
 Masking binary spikes is a selection, not arithmetic: no addition or multiplication is done,
 so the kind is passive (counts nothing beyond its inputs). Spike-Driven Transformer's SDSA
 uses the first form (Yao et al., NeurIPS 2023: "the operations between Q, K and V are mask
-and addition"); the additions are counted by ``sdsa_sum``.
+and addition"); the additions are counted by ``sdsa_sum``. QKFormer's Q-K token attention
+uses the second (K ⊙ SN(Σ_head Q)), its channel attention the first; their additions are
+counted by ``qk_token_sum`` and ``qk_channel_sum``.
 Expected rate, X and G independent: r_x · r_g.
 """
 from __future__ import annotations

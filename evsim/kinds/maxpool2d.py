@@ -26,6 +26,7 @@ from .pool2d import Pool2d
 class MaxPool2d(Pool2d):
     kind: ClassVar[str] = "maxpool2d"
     rate_rule: ClassVar[str] = "inputs independent: a k×k window fires with 1 − (1 − e)^{k²}"
+    commutes_with_scaling: ClassVar[bool] = True   # max(g·x + s) = g·max(x) + s for g > 0 (synthetic calibration)
 
     def __post_init__(self):
         super().__post_init__()   # kernel, stride, padding and the output shape as every 2-D pool

@@ -86,6 +86,7 @@ class Layer:
     spiking: ClassVar[bool] = False   # emits spikes recorded in Run.spikes
     static: ClassVar[bool] = False    # collapses time: it and everything after run once
     foldable_into: ClassVar[bool] = False  # a BatchNorm right after it folds into its weights
+    commutes_with_scaling: ClassVar[bool] = False  # f(g·x + s) = g·f(x) + s for g > 0 (a max-pool)
 
     def output_shape(self, in_shapes: list[tuple]) -> tuple:
         return in_shapes[0]
