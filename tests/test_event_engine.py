@@ -142,3 +142,26 @@ def test_memory_budget_is_a_clear_error():
     net = evsim.load(spec, initial_weights(spec, 0))
     with pytest.raises(evsim.EvsimError, match="over the memory budget"):
         net.run(np.zeros(spec.input.shape), engine="event", memory_budget_bytes=1 << 20)
+
+
+def test_thread_count_never_changes_spikes_or_counts(tmp_path):
+    """Every kernel owns its outputs per thread and sums in a fixed order: 1 thread and all
+    threads give identical spikes, outputs and counts, in float32 too (where order matters)."""
+    import numba
+    spec = shrunk(tmp_path, "spikformer-cifar10-2-384", None, 1)
+    net = evsim.load(spec, evsim.synthetic_weights(spec, seed=2, target_rate=0.15))
+    x = evsim.sample_input(spec, 2)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = [net.run(x, engine="event", dtype=np.float32, strict_events=strict) for strict in (True, False)]
+    finally:
+        numba.set_num_threads(threads)
+    for strict, one in zip((True, False), single):
+        many = net.run(x, engine="event", dtype=np.float32, strict_events=strict)
+        assert np.array_equal(one.output, many.output)
+        for name in one.spikes:
+            assert np.array_equal(one.spikes[name], many.spikes[name]), name
+        for name, stats in one.stats.items():
+            for field, counts in stats.counts.items():
+                assert np.array_equal(counts, many.stats[name].counts[field]), (name, field)
