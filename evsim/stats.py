@@ -8,6 +8,7 @@ analytic energy (declared rates).
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -45,10 +46,26 @@ class Rate(NamedTuple):
     detail: dict | None = None
 
 
+_EVENTS: dict = {}  # id(array) → (weak reference to it, its events per step)
+
+
+def events_per_step(a: np.ndarray) -> np.ndarray:
+    """Nonzero elements per step of a [S, ...] array, counted once per array object: a layer's
+    output is otherwise counted again by the walk (its activity) and by every consumer (its
+    input events). Only for arrays no longer written (finished layer outputs)."""
+    key = id(a)
+    hit = _EVENTS.get(key)
+    if hit is not None and hit[0]() is a:
+        return hit[1]
+    counts = np.count_nonzero(a.reshape(a.shape[0], -1), axis=1)
+    _EVENTS[key] = (weakref.ref(a, lambda _, key=key: _EVENTS.pop(key, None)), counts)
+    return counts
+
+
 def output_rate(output: np.ndarray, values: str) -> tuple[int, int, float]:
     """(elements, events, spikes) of one layer output over all its steps: the measured
     counts behind a Rate (spikes = Σ values for integer outputs, = events otherwise)."""
-    events = int(np.count_nonzero(output))
+    events = int(events_per_step(output).sum()) if output.ndim else int(np.count_nonzero(output))
     spikes = float(np.rint(output).sum()) if values == "integer" else float(events)
     return output.size, events, spikes
 
@@ -82,7 +99,7 @@ def record_inputs(inputs, in_values, counts, steps=slice(None)) -> None:
     """Input elements, events and spikes per step of [S, ...] input arrays."""
     per_step = lambda a: a.reshape(a.shape[0], -1)  # noqa: E731
     counts["input_elements"][steps] = sum(math.prod(a.shape[1:]) for a in inputs)
-    counts["input_events"][steps] = sum(np.count_nonzero(per_step(a), axis=1) for a in inputs)
+    counts["input_events"][steps] = sum(events_per_step(a) for a in inputs)
     if in_values[0] == "integer":
         counts["input_spikes"][steps] = np.rint(sum(per_step(a).sum(axis=1) for a in inputs))
     else:

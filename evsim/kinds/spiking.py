@@ -23,6 +23,7 @@ from .. import neurons
 from ..errors import EvsimError
 from ..spec.layer import BINARY, ShapeProblem
 from ..spec.registry import register
+from ..stats import events_per_step
 from .base import Kind, per_step
 
 
@@ -105,7 +106,7 @@ class NeuronLayer(Kind):
     def event(self, plan, inputs, state, counts, steps):
         out = self.dense(plan, inputs, state)
         counts["neuron_updates"][steps] = math.prod(out.shape[1:])
-        counts["output_spikes"][steps] = np.count_nonzero(per_step(out), axis=1)
+        counts["output_spikes"][steps] = events_per_step(out)
         return out
 
     def count(self, params, inputs, output, facts, counts):

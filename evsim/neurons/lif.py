@@ -64,22 +64,29 @@ def step(x, state: State, p: Parameters):
 
 @njit(cache=True, parallel=True)
 def _lif_steps(x, v, tau, keep, v_threshold, v_reset, hard, decay_input, out):
-    """``step`` over S steps, one thread per neuron, the same operations in the same order and
-    dtype as the NumPy expressions above (constants cast to x's dtype, as NumPy casts a Python
-    float beside an array). x, out [S, n]; v [n], updated in place. keep = 1 − 1/τ."""
+    """``step`` over S steps, the same operations in the same order and dtype as the NumPy
+    expressions above (constants cast to x's dtype, as NumPy casts a Python float beside an
+    array). x, out [S, n]; v [n], updated in place. keep = 1 − 1/τ. One thread per block of
+    neurons; inside it, step by step over the block (a vector loop)."""
     one = x.dtype.type(1)
-    for i in prange(x.shape[1]):
-        vi = v[i]
+    zero = x.dtype.type(0)
+    n = x.shape[1]
+    blocks = (n + 4095) // 4096
+    for b in prange(blocks):
+        first, last = b * 4096, min(b * 4096 + 4096, n)
+        vb = v[first:last]
         for s in range(x.shape[0]):
-            xi = x[s, i]
-            if hard and v_reset != 0:
-                h = vi + (xi - (vi - v_reset)) / tau if decay_input else vi - (vi - v_reset) / tau + xi
-            else:
-                h = vi + (xi - vi) / tau if decay_input else vi * keep + xi
-            spike = one if h >= v_threshold else x.dtype.type(0)
-            out[s, i] = spike
-            vi = h * (one - spike) + v_reset * spike if hard else h - spike * v_threshold
-        v[i] = vi
+            xb, ob = x[s, first:last], out[s, first:last]
+            for i in range(last - first):
+                vi = vb[i]
+                xi = xb[i]
+                if hard and v_reset != 0:
+                    h = vi + (xi - (vi - v_reset)) / tau if decay_input else vi - (vi - v_reset) / tau + xi
+                else:
+                    h = vi + (xi - vi) / tau if decay_input else vi * keep + xi
+                spike = one if h >= v_threshold else zero
+                ob[i] = spike
+                vb[i] = h * (one - spike) + v_reset * spike if hard else h - spike * v_threshold
 
 
 def run_steps(x, state: State, p: Parameters):
