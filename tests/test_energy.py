@@ -205,3 +205,15 @@ def test_audit_cli(capsys):
     assert "11.577" in out and "INCONSISTENT" in out and "lemaire-memory-fp32" in out
     # each Spikformer row: the implied rate beside the break-even rate under every profile and its dataflow
     assert "| dataflow-ws-fp32 (weight-stationary) |" in out and "implied rate 0.03731" in out
+
+
+@pytest.mark.parametrize("name", ["paper", "exact", "effective", "dense"])
+@pytest.mark.parametrize("integer_as,count_bias,analog_as_mac", [("ac", True, True), ("mac", False, False)])
+def test_every_report_names_its_convention_and_switches(name, integer_as, count_bias, analog_as_mac):
+    """The line every report prints under its figures states each pricing switch as set."""
+    from energy.conventions import get_convention
+    convention = get_convention(name, integer_as=integer_as, count_bias=count_bias, analog_as_mac=analog_as_mac)
+    assert (convention.integer_as, convention.count_bias, convention.analog_as_mac) == (integer_as, count_bias, analog_as_mac)
+    assert convention.describe() == (f"{name} (integer inputs as {integer_as.upper()}, bias/BN additions "
+                                     f"{'counted' if count_bias else 'not counted'}, analog inputs as "
+                                     f"{'MAC' if analog_as_mac else 'AC'})")
