@@ -33,18 +33,6 @@ SPEC = ROOT / "models" / "spikformer-cifar10-4-384.yaml"
 SYNAPTIC = ("conv2d", "linear")
 
 
-def best_time(fn, repeats):
-    """Fastest of ``repeats`` runs after a warm-up: on a shared machine the minimum is the
-    least disturbed measurement of the same work."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def per_kind_rates(net, x, dtype):
     spent = collections.Counter()
     registered = kinds()
