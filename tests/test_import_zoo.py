@@ -16,7 +16,7 @@ import evsim  # noqa: E402
 from evsim import WeightsError, load_spec  # noqa: E402
 from evsim.cli import main  # noqa: E402
 from evsim.importers import torch_sdt, torch_spikingformer  # noqa: E402
-from evsim.importers.spike_driven import FAMILIES, import_checkpoint  # noqa: E402
+from evsim.importers.spike_driven import FAMILIES, fits, import_checkpoint, variants  # noqa: E402
 
 from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
 
@@ -24,7 +24,7 @@ from conftest import MODELS, perturbed_weights, write_spec  # noqa: E402
 def official_module(family, spec):
     if family == "sdt":
         return torch_sdt.from_spec(spec, num_heads=4)
-    return torch_spikingformer.from_spec(spec, "cifar" if "block0_conv" in str(list(spec.layers)) else "imagenet")
+    return torch_spikingformer.from_spec(spec)
 
 
 def official_checkpoint(tmp_path, family, spec, seed=0, rate=0.15):
@@ -116,6 +116,20 @@ def test_imported_checkpoint_runs_spike_for_spike(tmp_path, family, config, size
             assert np.array_equal(theirs, ours), f"{engine}: {name}: {int((theirs != ours).sum())} spikes differ"
             assert 0 < ours.sum() < ours.size, f"{name} must fire, and not everywhere, for the comparison to mean anything"
         assert np.max(np.abs(run.output - logits)) <= 1e-9, engine
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_shipped_variant_is_an_official_layout(family):
+    """Each models/ spec of the family has exactly the keys and shapes of the official module
+    of that configuration (built on the meta device: shapes without memory), so its official
+    checkpoints import; and no other shipped spec (of either family) takes them."""
+    shipped = {(f, v): load_spec(f"{f}-{v}") for f in FAMILIES for v in variants(f)}
+    for config in variants(family):
+        with torch.device("meta"):
+            model = official_module(family, shipped[family, config])
+        state = {key: np.broadcast_to(np.zeros(()), value.shape) for key, value in model.state_dict().items()}
+        found = [(f, v) for (f, v), spec in shipped.items() if fits(state, spec, f)]
+        assert found == [(family, config)], (config, found)
 
 
 @pytest.mark.parametrize("family,config", [("spikingformer", "cifar10-4-256"), ("sdt", "cifar10-2-256")])

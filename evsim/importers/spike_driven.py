@@ -91,7 +91,8 @@ def to_evsim(state: dict, spec, family: str, label: str, source="<checkpoint>", 
         if key in expected:
             flat[key] = _fitted(value, expected[key])
             if flat[key].shape != expected[key]:
-                raise WeightsError(f"'{key}' has shape {list(value.shape)}, {where} expects {list(expected[key])}", file=source, fix=_fix(state, family, label))
+                raise WeightsError(f"'{key}' has shape {list(value.shape)}, {where} expects {list(expected[key])}",
+                                   file=source, fix=_fix(state, family, label))
         elif unused.search(key):
             ignored.append(key)
         else:
@@ -105,7 +106,7 @@ def to_evsim(state: dict, spec, family: str, label: str, source="<checkpoint>", 
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise WeightsError(f"no '{missing[0]}'{more}, which {where} needs",
                            file=source, fix=_fix(state, family, label))
-    return flat, ignored
+    return flat, sorted(ignored, key=lambda key: key.endswith("num_batches_tracked"))   # the unused modules first
 
 
 def fits(state: dict, spec, family: str) -> bool:

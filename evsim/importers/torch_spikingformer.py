@@ -168,8 +168,10 @@ class Spikingformer(nn.Module):
         return self.head(self.forward_features(x).mean(0))
 
 
-def from_spec(spec, layout):
-    """A Spikingformer shaped like an evsim Spikingformer spec (float64, eval mode)."""
+def from_spec(spec, layout=None):
+    """A Spikingformer shaped like an evsim Spikingformer spec (float64, eval mode); the layout
+    follows the spec's tokenizer names unless given."""
+    layout = layout or ("cifar" if "patch_embed.block0_conv" in spec.layers else "imagenet")
     dim = spec.shapes["patch_embed.tokens"][1]
     depth = len({name.split(".")[1] for name in spec.layers if name.startswith("block.")})
     mlp_ratio = spec.shapes["block.0.mlp.mlp1_conv"][1] // dim
