@@ -209,6 +209,8 @@ def cmd_crossval(args):
 def cmd_import(args):
     if args.family == "nir":
         return cmd_import_nir(args)
+    if args.family in ("spikingformer", "sdt"):
+        return cmd_import_spike_driven(args)
     if args.variant is None or args.heads is None:
         raise EvsimError(f"importing a {'QKFormer' if args.family == 'qkformer' else 'Spikformer'} checkpoint "
                          "needs --variant and --heads")
@@ -224,6 +226,23 @@ def cmd_import(args):
         shown = ", ".join(ignored[:4]) + (" …" if len(ignored) > 4 else "")
         print(f"note: ignored {len(ignored)} key(s) evsim has no use for — LayerNorms the official code builds but "
               f"never calls, BatchNorm counters, a DVS pos_embed ({shown})")
+
+
+def cmd_import_spike_driven(args):
+    from .importers.spike_driven import FAMILIES, import_checkpoint, variants
+    if args.variant is None:
+        raise EvsimError(f"importing a {FAMILIES[args.family].title} checkpoint needs --variant",
+                         fix=f"one of {', '.join(variants(args.family))} (models/{args.family}-*.yaml), or a spec file")
+    if args.num_classes is not None:
+        raise EvsimError("--num-classes is for spikformer; here the variant's spec sets the classes",
+                         fix="choose the variant with the checkpoint's classes (cifar10, cifar100, imagenet)")
+    spec, ignored = import_checkpoint(args.family, args.checkpoint, args.variant, args.output, T=args.T,
+                                      img_size=args.img_size, heads=args.heads)
+    print(f"wrote {Path(args.output) / 'model.yaml'} and {Path(args.output) / 'weights.safetensors'}: {spec.name}, "
+          f"{spec.param_count / 1e6:.2f} M parameters")
+    if ignored:
+        shown = ", ".join(ignored[:4]) + (" …" if len(ignored) > 4 else "")
+        print(f"note: ignored {len(ignored)} key(s) evsim has no use for — {FAMILIES[args.family].unused_note} ({shown})")
 
 
 def cmd_import_nir(args):
@@ -353,11 +372,14 @@ def build_parser():
     p.add_argument("--claims", help="claims YAML (default: the shipped energy/claims.yaml)")
     p.add_argument("--format", choices=["table", "csv", "md"], default="table")
     p.set_defaults(func=cmd_compare)
-    p = sub.add_parser("import", help="import an official Spikformer or QKFormer checkpoint (needs torch), or a NIR graph")
-    p.add_argument("family", choices=["spikformer", "qkformer", "nir"])
+    p = sub.add_parser("import", help="import an official Spikformer, Spikingformer, SDT or QKFormer checkpoint "
+                                      "(needs torch), or a NIR graph")
+    p.add_argument("family", choices=["spikformer", "spikingformer", "sdt", "qkformer", "nir"])
     p.add_argument("checkpoint", help=".pth / .pth.tar state_dict, or a .nir graph")
-    p.add_argument("--variant", choices=list(VARIANTS))
-    p.add_argument("--heads", type=_count_option(4096), help="attention heads (not recoverable from tensor shapes)")
+    p.add_argument("--variant", help=f"spikformer, qkformer: the official layout ({' | '.join(VARIANTS)}); spikingformer, sdt: "
+                                     "the spec (imagenet-8-512: models/FAMILY-imagenet-8-512.yaml, or a spec file)")
+    p.add_argument("--heads", type=_count_option(4096), help="attention heads (not recoverable from tensor shapes; "
+                                                             "spikingformer: default the spec's)")
     p.add_argument("--dt", type=float, help="nir: time step in seconds (default: the --from library's)")
     p.add_argument("--from", dest="source", choices=["snntorch", "norse", "spikingjelly", "sinabs"],
                    help="nir: read the file in this exporting library's convention (dt, r, reset)")

@@ -49,14 +49,22 @@ def _torch():
 def read_state_dict(path) -> dict[str, np.ndarray]:
     """A ``torch.save``d state_dict, bare or wrapped ({'state_dict': …}, {'model': …},
     'module.' prefixes), as float64 NumPy arrays."""
+    import argparse
     torch = _torch()
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        # timm's CheckpointSaver (the official training scripts) stores its argparse.Namespace
+        # beside the weights: allowed, nothing else beyond what weights_only reads
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError("no such checkpoint", file=str(path)) from None
     except Exception as err:
-        raise WeightsError(f"cannot read checkpoint ({type(err).__name__}: {err})", file=str(path),
-                           fix="it must be a torch.save'd state_dict (.pth or .pth.tar)") from None
+        pickled = re.search(r"Unsupported global: GLOBAL [\w.]+", str(err))   # torch's message runs to paragraphs
+        first = pickled.group(0) if pickled else next(iter(str(err).strip().splitlines()), "")
+        fix = ("it must be a torch.save'd state_dict (.pth or .pth.tar); a checkpoint that pickles other objects: "
+               "if you trust it, re-save its weights alone with torch.save(torch.load(F, weights_only=False)"
+               "['state_dict'], 'weights.pth')")
+        raise WeightsError(f"cannot read checkpoint ({type(err).__name__}: {first})", file=str(path), fix=fix) from None
     while isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
         inner = next((obj[k] for k in WRAPPERS if k in obj and isinstance(obj[k], dict)), None)
         if inner is None:
