@@ -12,13 +12,6 @@ import numpy as np
 
 from ..spec.layer import INTEGER
 from ..stats import Rate
-from . import kernels
-
-
-def grouped_events(flat: np.ndarray, group_size: int, groups: int):
-    """Events of a row-major [groups, group_size] tensor: (flat index, value, start of each group)."""
-    index, values = kernels.extract_events(flat)
-    return index, values, np.searchsorted(index // group_size, np.arange(groups + 1))
 
 
 def bias_of(params: dict, dtype):
