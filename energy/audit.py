@@ -85,14 +85,12 @@ def paper_sops(spec, rate) -> float:
 
 
 def implied_rate(spec, sops) -> float:
-    """The uniform spiking rate at which the paper convention reproduces ``sops`` (bisection)."""
-    low, high = 0.0, 1.0
+    """The uniform spiking rate at which the paper convention reproduces ``sops`` (Brent's
+    method on the increasing function r ↦ SOPs(r) − sops over [0, 1], to 1e-12)."""
+    from scipy.optimize import brentq
     if paper_sops(spec, 1.0) < sops:
         return float("nan")
-    for _ in range(50):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if paper_sops(spec, mid) < sops else (low, mid)
-    return 0.5 * (low + high)
+    return brentq(lambda rate: paper_sops(spec, rate) - sops, 0.0, 1.0, xtol=1e-12, rtol=1e-12)
 
 
 def _tolerance(claim, key, derived_from=()):

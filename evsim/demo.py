@@ -19,7 +19,7 @@ from . import __version__, datasets
 from .errors import EvsimError
 from .network import load
 from .spec.graph import shipped
-from .stats import LayerStats, Rate
+from .stats import LayerStats, Rate, accumulate_stats
 
 MODEL = "spikformer-digits"
 SYNTHETIC_RATE = 0.15
@@ -68,12 +68,7 @@ def run_demo(output: str | None = None, limit: int | None = None, engine: str = 
                       file=sys.stderr):
         run = net.run(image, engine=engine)
         predictions.append(int(np.argmax(run.output)))
-        for name, stats in run.stats.items():
-            if name in totals:
-                for key, values in stats.counts.items():
-                    totals[name].counts[key] = totals[name].counts[key] + values
-            else:
-                totals[name] = stats
+        accumulate_stats(totals, run.stats)
         for name, counts in run.activity.items():
             activity[name] = tuple(a + b for a, b in zip(activity.get(name, (0, 0, 0.0)), counts))
         first = first or run

@@ -7,6 +7,7 @@ analytic energy (declared rates).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -115,3 +116,14 @@ def expect_inputs(facts, in_rates, counts) -> None:
         counts["input_spikes"][:] = sum(r.spikes * n for r, n in zip(in_rates, sizes))
     else:
         counts["input_spikes"][:] = counts["input_events"]
+
+
+def accumulate_stats(totals: dict, stats: dict) -> None:
+    """Add one run's {layer: LayerStats} into ``totals`` in place, count by count (per step);
+    the run's own LayerStats are left as they are."""
+    for name, layer in stats.items():
+        if name in totals:
+            for key, values in layer.counts.items():
+                totals[name].counts[key] = totals[name].counts[key] + values
+        else:
+            totals[name] = dataclasses.replace(layer, counts=dict(layer.counts))

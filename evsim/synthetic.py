@@ -38,18 +38,19 @@ def initial_weights(spec: Spec, seed: int) -> dict:
     return {name: spec.layers[name].initial_params(shapes, rng) for name, shapes in spec.parameter_shapes().items()}
 
 
-def _rate_after_shift(layer, params, x, shift):
+def _rate_after_shift(layer, params, x, shift, others=()):
     plan = layer.prepare(params, x.dtype, None, "dense")
-    return float(layer.dense(plan, [x + shift], {}).mean())
+    return float(layer.dense(plan, [x + shift, *others], {}).mean())
 
 
-def _calibrate_shift(layer, params, x, target_rate, iterations=40):
-    """Bisect the shift δ with rate(x + δ) = target (rate is monotone in δ)."""
+def _calibrate_shift(layer, params, x, target_rate, iterations=40, others=()):
+    """Bisect the shift δ with rate(x + δ) = target (rate is monotone in δ); ``others``: the
+    layer's further inputs (a masked neuron's token mask), passed through unchanged."""
     spread = float(np.abs(x).max()) + abs(getattr(layer, "v_threshold", 1.0)) + 1.0
     low, high = -spread, spread
     for _ in range(iterations):
         middle = 0.5 * (low + high)
-        if _rate_after_shift(layer, params, x, middle) < target_rate:
+        if _rate_after_shift(layer, params, x, middle, others) < target_rate:
             low = middle
         else:
             high = middle
@@ -99,7 +100,7 @@ def synthetic_weights(spec: Spec | str, seed: int = 0, target_rate: float = 0.15
         x = inputs[0]  # the folded producer's output (BN applied with current γ, β), or its max-pool
         gain = 1.0 / max(float(x.std()), 1e-12)
         x *= gain
-        shift = _calibrate_shift(layer, network.params.get(name, {}), x, target_rate)
+        shift = _calibrate_shift(layer, network.params.get(name, {}), x, target_rate, others=inputs[1:])
         x += shift
         entry = network.params[bn]
         entry["weight"] = entry["weight"] * gain

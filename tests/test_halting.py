@@ -102,3 +102,16 @@ def test_token_reduction_audit_row():
     assert checks["token reduction by halting"] == pytest.approx(100 * (1 - halted / plain))
     assert checks["synaptic events per inference, with halting"] < checks["synaptic events per inference, without halting"]
     assert 0 < checks["energy with halting (exact, horowitz45-fp32)"] < checks["energy without halting (exact, horowitz45-fp32)"]
+
+
+def test_synthetic_weights_calibrate_a_halting_spec_directly(tmp_path):
+    """Calibrating the halting spec itself (masked LIF layers get the mask as a second input):
+    a BN-fed masked LIF fires at the target rate on the calibration sample, as its plain twin does."""
+    spec = load_spec(write_spec(tmp_path, TINY.format(name="halting", halting=1, gamma=0.0, beta=1000.0)))
+    params = evsim.synthetic_weights(spec, seed=0, target_rate=0.2)
+    run = evsim.load(spec, params).run(evsim.sample_input(spec, 0), engine="dense")
+    masked = [n for n, layer in spec.layers.items() if layer.kind == "masked_lif" and spec.layers[layer.inputs[0]].kind == "batchnorm"]
+    assert masked
+    for name in masked:
+        elements, events, _ = run.activity[name]
+        assert events / elements == pytest.approx(0.2, abs=0.01), name
