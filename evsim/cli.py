@@ -81,7 +81,7 @@ def cmd_run(args):
     saved = [("the saved spikes", saved_spikes_bytes(spec, len(inputs)))] if args.save_spikes else []
     check_run(spec, np.dtype(args.dtype), args.engine, len(inputs), extra=saved)
     network = _network(args, spec)
-    runs = network.run_many(inputs, args.engine, args.dtype, strict_events=args.strict_events)
+    runs = network.run_many(inputs, args.engine, args.dtype, strict_events=args.strict_events, batch=args.batch)
     _print_execution(runs[0])
     outputs = np.stack([r.output for r in runs])
     for i, r in enumerate(runs):
@@ -341,6 +341,9 @@ def build_parser():
     _add_network_options(p)
     p.add_argument("--save-output", help="write the output(s) to this .npy")
     p.add_argument("--save-spikes", help="write every spiking layer's spikes to this .npz, keyed by layer")
+    p.add_argument("--batch", type=_count_option(4096), default=1,
+                   help="event engine, several inputs: run this many together (throughput mode: each layer's weights "
+                        "serve all their events in one call; every result equals the input's own run)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("energy", help="per-layer energy of one inference, measured or from declared rates")
     _add_network_options(p)

@@ -85,10 +85,11 @@ class LayerStats:
     outputs: int = 0             # output elements per step (accumulators or membrane potentials)
 
     @classmethod
-    def for_layer(cls, facts, kind: str, weights: int, dtype=np.int64) -> LayerStats:
+    def for_layer(cls, facts, kind: str, weights: int, dtype=np.int64, steps: int | None = None) -> LayerStats:
         """Zero counts sized for one layer (``facts``: its :class:`evsim.spec.layer.LayerFacts`);
-        analytic estimates use float (expected) counts."""
-        counts = {f: np.zeros(facts.steps, dtype=dtype) for f in COUNT_FIELDS}
+        analytic estimates use float (expected) counts. ``steps``: the length of the count
+        arrays when not the layer's own (throughput mode records a batch's steps end to end)."""
+        counts = {f: np.zeros(facts.steps if steps is None else steps, dtype=dtype) for f in COUNT_FIELDS}
         return cls(facts.name, kind, facts.in_values[0], facts.steps, counts, weights, facts.out_elements)
 
     def total(self, field_name):

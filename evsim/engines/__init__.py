@@ -17,4 +17,12 @@ def get_engine(name: str):
     return importlib.import_module(ENGINES[name]).run
 
 
-__all__ = ["Run", "Plan", "encode", "get_engine", "make_plan", "check_memory", "ENGINES", "ENGINE_NAMES"]
+def get_batch_engine(name: str):
+    """The ``run_batch(plan, xs)`` function of an engine (one Run per input; the event engine's
+    throughput mode runs them together)."""
+    import importlib
+    get_engine(name)
+    return importlib.import_module(ENGINES[name]).run_batch
+
+
+__all__ = ["Run", "Plan", "encode", "get_engine", "get_batch_engine", "make_plan", "check_memory", "ENGINES", "ENGINE_NAMES"]

@@ -33,3 +33,8 @@ def run(plan, x, strict_events: bool = False):
     """``strict_events`` has no effect here: the dense engine scatters no events."""
     outputs, stats, spikes, activity = propagate(plan, x)
     return finish(plan, outputs, spikes, stats, activity)
+
+
+def run_batch(plan, xs, strict_events: bool = False):
+    """One input at a time: the reference engine has no throughput mode."""
+    return [run(plan, x) for x in xs]

@@ -54,10 +54,44 @@ def walk(plan, x, step, before=None, done=None) -> tuple[dict, dict, dict]:
     before each layer that runs layer-major (synthetic-weight calibration adjusts BatchNorm
     shifts there); ``done(name, layer, inputs, output)`` after each layer with all its steps
     (the dense engine's brute-force counts)."""
+    outputs, spikes, activities = walk_batch(plan, [x], step, before, done)
+    return outputs, spikes, activities[0]
+
+
+def batchable(spec) -> bool:
+    """Whether inputs can run together (:func:`walk_batch`): a feed-forward spec without delays."""
+    return not spec.recurrent and not any(layer.delay(i) for layer in spec.layers.values()
+                                          for i in range(len(layer.inputs)))
+
+
+def split(a, batch) -> list:
+    """[batch·S, ...] → ``batch`` views [S, ...] (the inputs' steps, in order)."""
+    n = a.shape[0] // batch
+    return [a[b * n:(b + 1) * n] for b in range(batch)]
+
+
+def walk_batch(plan, xs, step, before=None, done=None) -> tuple[dict, dict, list]:
+    """:func:`walk` over several inputs at once (throughput mode): their steps are concatenated
+    along the leading axis, [B·S, ...]; a ``step_local`` kind (output at a step depends on the
+    inputs at that step only) takes the whole batch in one call, so its weights are read once
+    for all inputs; any other kind is called once per input with its own state, on that
+    input's steps. Every kind therefore computes exactly what it computes for one input. Returns
+    the outputs and spikes of the whole batch and one activity dict per input. A spec with
+    recurrent groups or delays runs one input at a time (:func:`batchable`)."""
     spec = plan.spec
-    outputs = {INPUT_NAME: encode(spec, x, plan.dtype)}
+    batch = len(xs)
+    if batch > 1 and not batchable(spec):
+        raise ValueError("walk_batch: recurrent or delayed specs run one input at a time")
+    outputs = {INPUT_NAME: np.concatenate([encode(spec, x, plan.dtype) for x in xs]) if batch > 1
+               else encode(spec, xs[0], plan.dtype)}
     spikes = {}
-    activity = {INPUT_NAME: output_rate(outputs[INPUT_NAME], spec.input.values)}
+    activities = [{} for _ in range(batch)]
+
+    def measure(name, output):
+        for activity, part in zip(activities, split(output, batch) if batch > 1 else [output]):
+            activity[name] = output_rate(part, spec.values[name] if name != INPUT_NAME else spec.input.values)
+
+    measure(INPUT_NAME, outputs[INPUT_NAME])
     order = units(spec)
     last = last_uses(spec, order)
     for k, unit in enumerate(order):
@@ -71,7 +105,12 @@ def walk(plan, x, step, before=None, done=None) -> tuple[dict, dict, dict]:
                           for i, r in enumerate(layer.inputs)]
                 if before is not None:
                     before(name, inputs)
-                outputs[name] = step(name, layer, inputs, {}, slice(0, inputs[0].shape[0]))
+                if batch == 1 or layer.step_local:
+                    outputs[name] = step(name, layer, inputs, {}, slice(0, inputs[0].shape[0]))
+                else:
+                    n = inputs[0].shape[0] // batch
+                    outputs[name] = np.concatenate([step(name, layer, list(parts), {}, slice(b * n, (b + 1) * n))
+                                                    for b, parts in enumerate(zip(*(split(a, batch) for a in inputs)))])
                 if done is not None:
                     done(name, layer, inputs, outputs[name])
         else:
@@ -79,12 +118,15 @@ def walk(plan, x, step, before=None, done=None) -> tuple[dict, dict, dict]:
         for name in unit:
             if spec.layers[name].spiking and name not in plan.fused:
                 spikes[name] = outputs[name]
-            activity[name] = (activity[plan.fused[name]] if name in plan.fused
-                              else output_rate(outputs[name], spec.values[name]))
+            if name in plan.fused:
+                for activity in activities:
+                    activity[name] = activity[plan.fused[name]]
+            else:
+                measure(name, outputs[name])
         for ref in [r for name in unit for r in spec.layers[name].inputs]:
             if last.get(ref) == k and ref != spec.output:  # a folded layer keeps its alias alive
                 outputs.pop(ref, None)
-    return outputs, spikes, activity
+    return outputs, spikes, activities
 
 
 def step_major(plan, group, outputs, step, done) -> None:

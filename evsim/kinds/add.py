@@ -20,6 +20,7 @@ from .base import Passive
 @register
 @dataclass
 class Add(Passive):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "add"
     rate_rule: ClassVar[str] = "inputs independent: events 1 − Π(1 − e_i), spikes Σ s_i"
     arity: ClassVar[int | None] = None

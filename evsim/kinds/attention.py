@@ -44,6 +44,7 @@ def qkv_shape(in_shapes, heads) -> tuple:
 @register
 @dataclass
 class Attention(Kind):
+    step_local: ClassVar[bool] = True
     heads: int = 1
     scale: float = 0.125
     order: str = "qk_first"

@@ -20,7 +20,9 @@ shape facets (from :class:`evsim.spec.layer.Layer`), plus
 
 ``inputs`` hold S time steps (a leading axis): a feed-forward spec runs each layer over all T
 steps in one call; a kind must give the same result if called one step at a time with the
-same ``state`` dict (its own, empty at the start of a run). Input elements, events and spikes
+same ``state`` dict (its own, empty at the start of a run). A ``step_local`` kind (no state, no
+mixing over time) must also give the same result on the concatenated steps of several inputs
+(throughput mode, ``evsim.engines.walk.walk_batch``). Input elements, events and spikes
 are recorded for every counted kind by the engine (``evsim.stats.record_inputs``); a kind
 records the rest. Nothing outside a kind's module branches on its name.
 """
@@ -42,6 +44,9 @@ class Kind(Layer, ABC):
     rate_is_declared: ClassVar[bool] = False  # analytic energy needs a declared rate for its output
     rate_rule: ClassVar[str] = "analog: every value nonzero"  # how output_rate propagates, for reports
     detail_keys: ClassVar[tuple] = ()  # the measured statistics ``detail`` gives and ``expected`` takes
+    # The output at step s depends only on the inputs at step s (no state, no mixing over time):
+    # throughput mode may then give the kind the steps of several inputs in one call.
+    step_local: ClassVar[bool] = False
 
     def prepare(self, params: dict, dtype, facts: LayerFacts, engine: str) -> dict:
         """Constants of this layer for one engine and dtype; by default the weights cast."""

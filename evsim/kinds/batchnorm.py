@@ -22,6 +22,7 @@ from .base import Passive
 @register
 @dataclass
 class BatchNorm(Passive):
+    step_local: ClassVar[bool] = True
     eps: float = 1e-5
     kind: ClassVar[str] = "batchnorm"
     folds_into_producer: ClassVar[bool] = True

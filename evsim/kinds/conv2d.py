@@ -37,6 +37,7 @@ def _taps_inside(n_in, n_out, k, s, p, d) -> int:
 @register
 @dataclass
 class Conv2d(Kind):
+    step_local: ClassVar[bool] = True
     out_channels: int = 0
     kernel_size: object = 3
     stride: object = 1

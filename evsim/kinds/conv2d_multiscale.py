@@ -33,6 +33,7 @@ SUMMED = ("synaptic_events", "weighted_synaptic_events", "synaptic_events_nonzer
 @register
 @dataclass
 class Conv2dMultiscale(Kind):
+    step_local: ClassVar[bool] = True
     out_channels: int = 0
     kernel_size: int = 3
     stride: object = 1

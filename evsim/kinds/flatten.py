@@ -12,6 +12,7 @@ from .base import Passive
 @register
 @dataclass
 class Flatten(Passive):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "flatten"
     rate_rule: ClassVar[str] = "its input's rate"
 

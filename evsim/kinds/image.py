@@ -22,6 +22,7 @@ from .base import Passive
 @register
 @dataclass
 class Image(Passive):
+    step_local: ClassVar[bool] = True
     height: int | None = None
     kind: ClassVar[str] = "image"
     rate_rule: ClassVar[str] = "its input's rate"

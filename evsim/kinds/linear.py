@@ -22,6 +22,7 @@ from .base import Kind
 @register
 @dataclass
 class Linear(Kind):
+    step_local: ClassVar[bool] = True
     out_features: int = 0
     bias: bool = True
     kind: ClassVar[str] = "linear"

@@ -25,6 +25,7 @@ from .base import Passive
 @register
 @dataclass
 class Mask(Passive):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "mask"
     arity: ClassVar[int | None] = 2
     rate_rule: ClassVar[str] = "X and G independent: r_x · r_g"

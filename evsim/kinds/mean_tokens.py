@@ -12,6 +12,7 @@ from .base import Passive
 @register
 @dataclass
 class MeanTokens(Passive):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "mean_tokens"
 
     def output_shape(self, in_shapes):

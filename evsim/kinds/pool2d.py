@@ -21,6 +21,7 @@ from .base import Passive
 
 @dataclass
 class Pool2d(Passive):
+    step_local: ClassVar[bool] = True
     kernel_size: object = 2
     stride: object = None
     padding: object = 0

@@ -40,6 +40,7 @@ ADDITION_FIELDS = ("synaptic_events", "weighted_synaptic_events", "synaptic_even
 @dataclass
 class SpikeSum(Kind):
     """A sum of binary spikes over groups of one [N, D] input (the shared counting)."""
+    step_local: ClassVar[bool] = True
 
     rate_rule: ClassVar[str] = "Q independent: events 1 − (1 − r)^g, spikes g·r (g spikes summed per output)"
 

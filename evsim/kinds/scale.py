@@ -16,6 +16,7 @@ from .base import Kind, per_step
 @register
 @dataclass
 class Scale(Kind):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "scale"
 
     def parameter_shapes(self, in_shapes):

@@ -31,6 +31,7 @@ from .base import Kind, per_step
 @register
 @dataclass
 class SDSASum(Kind):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "sdsa_sum"
     arity: ClassVar[int | None] = 2
     rate_rule: ClassVar[str] = "K, V independent: events 1 − (1 − r_k r_v)^N, spikes N r_k r_v"

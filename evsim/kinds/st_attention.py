@@ -130,14 +130,15 @@ class STAttention(Kind):
             coincidences, rows, synaptic, weighted = st_attention_kernels.windowed_attention(
                 q, keys, values, self.heads, plan["min_score"], acc)
             out[s] = acc * self.scale
-            counts["attention_coincidences"][t] = coincidences
-            counts["attention_row_additions"][t] = rows
-            counts["synaptic_events"][t] = counts["synaptic_events_nonzero"][t] = synaptic
-            counts["weighted_synaptic_events"][t] = weighted
-            counts["dense_synaptic_ops"][t] = counts["dense_macs"][t] = 2 * n * n * width * self.blocks(t)
-            counts["memory_elements"][t] = 2 * n * width * (self.blocks(t) - 1)
-            counts["memory_reads"][t] = stored
-            counts["memory_writes"][t] = (np.count_nonzero(k[s]) + np.count_nonzero(v[s])) if self.window else 0
+            i = steps.start + s   # this step's entry in the count arrays (t: its time in the run)
+            counts["attention_coincidences"][i] = coincidences
+            counts["attention_row_additions"][i] = rows
+            counts["synaptic_events"][i] = counts["synaptic_events_nonzero"][i] = synaptic
+            counts["weighted_synaptic_events"][i] = weighted
+            counts["dense_synaptic_ops"][i] = counts["dense_macs"][i] = 2 * n * n * width * self.blocks(t)
+            counts["memory_elements"][i] = 2 * n * width * (self.blocks(t) - 1)
+            counts["memory_reads"][i] = stored
+            counts["memory_writes"][i] = (np.count_nonzero(k[s]) + np.count_nonzero(v[s])) if self.window else 0
         counts["tokens"][steps] = n
         return out
 

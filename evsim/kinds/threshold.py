@@ -17,6 +17,7 @@ from .base import Kind, per_step
 @register
 @dataclass
 class Threshold(Kind):
+    step_local: ClassVar[bool] = True
     threshold: float = 0.0
     per_neuron: bool = False
     kind: ClassVar[str] = "threshold"

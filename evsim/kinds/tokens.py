@@ -14,6 +14,7 @@ from .base import Passive
 @register
 @dataclass
 class Tokens(Passive):
+    step_local: ClassVar[bool] = True
     kind: ClassVar[str] = "tokens"
     rate_rule: ClassVar[str] = "its input's rate"
 
