@@ -1,4 +1,11 @@
+import os
+import sys
 from pathlib import Path
+
+if Path(sys.argv[0]).name == "mutmut":
+    # mutmut forks a worker per mutant from a process that has run Numba's parallel kernels; the
+    # default GNU OpenMP threading layer kills such a child (SIGTERM) at its first parallel call.
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import numpy as np
 import pytest
