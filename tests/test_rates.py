@@ -7,9 +7,10 @@ import pytest
 
 import energy
 import evsim
-from energy.analytic import propagate_rates
+from energy.analytic import describe_provenance, propagate_rates
 from energy.rates import load_rates, measured_rates
 from evsim import load_spec
+from evsim.stats import Rate
 from evsim.cli import main
 
 from conftest import MODELS, write_spec
@@ -284,3 +285,102 @@ layers:
         layer.count({}, inputs, out, spec.facts("ssa"), brute.counts)
         for field, values in stats.counts.items():
             assert np.array_equal(values, brute.counts[field]), (order, field)
+
+
+# -- what every analytic report says about its rates, and rates-file errors ------------------
+
+PROVENANCE = """name: prov
+input: {shape: [1, 4, 6], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: a, kind: lif}
+  - {name: pool, kind: maxpool2d, kernel_size: [2, 1], stride: 2}
+  - {name: b, kind: lif, input: input, firing_rate: 0.4}
+  - {name: pool_b, kind: maxpool2d, kernel_size: 2}
+  - {name: c, kind: lif, input: input}
+  - {name: sum, kind: add, inputs: [pool, pool_b]}
+"""
+
+
+def test_propagation_and_its_description_name_every_source(tmp_path):
+    spec = load_spec(write_spec(tmp_path, PROVENANCE))
+    provenance = {}
+    rates = propagate_rates(spec, {"default": 0.1, "input": 0.3, "a": 0.5}, provenance)
+    assert provenance == {"a": "declared", "b": "spec", "c": "default",
+                          "pool": "maxpool2d: " + spec.layers["pool"].rate_rule,
+                          "pool_b": "maxpool2d: " + spec.layers["pool_b"].rate_rule,
+                          "sum": "add: " + spec.layers["sum"].rate_rule}
+    assert rates["c"] == Rate(0.1, 0.1) and rates["b"] == Rate(0.4, 0.4)
+    assert rates["pool"].events == pytest.approx(1 - 0.5 ** 2)     # a 2×1 window: two inputs, not one or four
+    text = describe_provenance(provenance, "r.yaml")
+    pool_rule, add_rule = spec.layers["pool"].rate_rule, spec.layers["sum"].rate_rule
+    assert text == (f"rates declared at 1 layer(s) (r.yaml); spec at 1 layer(s); default at 1 layer(s); "
+                    f"propagated at 2 maxpool2d ({pool_rule}); propagated at 1 add ({add_rule})")
+    assert describe_provenance({"x": "declared", "y": "declared"}, None) == "rates declared at 2 layer(s)"
+
+
+def test_an_analytic_report_names_its_spec_and_its_rates(tmp_path):
+    spec_path = write_spec(tmp_path, PROVENANCE)
+    rates_path = tmp_path / "r.yaml"
+    rates_path.write_text("spec: prov\ninputs: 3\ndefault: 0.1\nlayers:\n  input: 0.3\n  a: 0.5\n")
+    reports = [energy.analytic(str(spec_path), str(rates_path)), energy.analytic(load_spec(spec_path), rates_path)]
+    for report in reports:
+        assert report.spec_name == "prov"
+        assert report.source.startswith(f"analytic, rates declared at 1 layer(s) ({rates_path}); spec at 1 layer(s); "
+                                        "default at 1 layer(s); propagated at 2 maxpool2d")
+    as_dict = energy.analytic(spec_path, {"default": 0.1, "input": 0.3, "a": 0.5})
+    assert as_dict.source.startswith("analytic, rates declared at 1 layer(s); spec at 1 layer(s)")
+    assert as_dict.total() == pytest.approx(reports[0].total())
+    with pytest.raises(evsim.EvsimError, match="rates must be a dict .* got list"):
+        energy.analytic(spec_path, [0.1])
+
+
+def test_rates_naming_no_layer_or_an_unknown_detail_are_located(tmp_path):
+    spec = load_spec(write_spec(tmp_path, PROVENANCE))
+    for declared in ({"default": 0.1, "input": 0.3, "nope": 0.2}, {"__file__": "r.yaml", "nope": 0.2}):
+        with pytest.raises(evsim.EvsimError) as err:
+            propagate_rates(spec, declared)
+        assert err.value.bare_message == "rate given for 'nope', which is not a layer of prov"
+        assert err.value.fix == "use layer names from 'evsim info SPEC'"
+        assert err.value.file == declared.get("__file__", spec.path)
+    with pytest.raises(evsim.EvsimError) as err:
+        propagate_rates(spec, {"default": 0.1, "input": {"events": 0.3, "spikes": 0.3, "scatters": 0.1}})
+    assert err.value.fix == "the network input takes events, spikes"
+    with pytest.raises(evsim.EvsimError) as err:
+        propagate_rates(spec, {"default": 0.1, "input": 0.3, "a": {"events": 0.3, "spikes": 0.3, "scatters": 0.1}})
+    assert err.value.fix == "a lif layer takes events, spikes"
+    with pytest.raises(evsim.EvsimError, match="'x' .*in \\[0, 1\\]") as err:
+        propagate_rates(spec, {"x": 1.5, "__file__": "r.yaml"})
+    assert err.value.file == "r.yaml"
+
+
+@pytest.mark.parametrize("text,message,line", [
+    ("default: 1.5\n", "'default' must be a rate in [0, 1], got 1.5", 1),
+    ("layers: {a: 0.1}\ndefault: -0.1\n", "'default' must be a rate in [0, 1], got -0.1", 2),
+    ("default: true\n", "'default' must be a rate in [0, 1], got True", 1),
+    ("default: .nan\n", "'default' must be a rate in [0, 1], got nan", 1),
+    ("default: .inf\n", "'default' must be a rate in [0, 1], got inf", 1),
+    ("layers:\n  a: 0.1\n  b: 2\n", "'b'", 3),
+    ("layers: [1, 2]\n", "'layers' must map layer names to rates", 1),
+    ("[1, 2]\n", "a rates file must be a mapping", None),
+    ("default: [0.1\n", "malformed YAML", 2),
+])
+def test_rates_file_errors_name_the_file_line_and_value(tmp_path, text, message, line):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(evsim.EvsimError) as err:
+        load_rates(path)
+    assert message in str(err.value) and err.value.file == str(path)
+    if line is not None:
+        assert err.value.line == line
+
+
+def test_rates_file_edges_and_flat_form(tmp_path):
+    path = tmp_path / "r.yaml"
+    with pytest.raises(evsim.EvsimError, match="no such rates file"):
+        load_rates(path)
+    for value in (0, 1, 0.0, 1.0):
+        path.write_text(f"default: {value}\n")
+        assert load_rates(path)["default"] == Rate(float(value), float(value))
+    path.write_text("spec: x\ninputs: 4\nengine: event\nsource: run\ndescription: d\ndefault: 0.2\na: 0.1\n")
+    rates = load_rates(path)   # without 'layers:' every key but the metadata and the default is a layer
+    assert set(rates) == {"a", "default", "__file__"} and rates["a"] == Rate(0.1, 0.1)
