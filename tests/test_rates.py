@@ -384,3 +384,19 @@ def test_rates_file_edges_and_flat_form(tmp_path):
     path.write_text("spec: x\ninputs: 4\nengine: event\nsource: run\ndescription: d\ndefault: 0.2\na: 0.1\n")
     rates = load_rates(path)   # without 'layers:' every key but the metadata and the default is a layer
     assert set(rates) == {"a", "default", "__file__"} and rates["a"] == Rate(0.1, 0.1)
+
+
+def test_a_sum_of_sparse_analog_inputs_keeps_their_event_rate(tmp_path):
+    """An analog residual sum of two layers declared sparse: events 1 − Π(1 − e_i), and its
+    values are analog, so spikes = events (no integer counting)."""
+    text = """name: analog_sum
+input: {shape: [4, 3], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: fc1, kind: linear, out_features: 3, bias: false}
+  - {name: fc2, kind: linear, out_features: 3, bias: false, input: input}
+  - {name: sum, kind: add, inputs: [fc1, fc2]}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    rates = propagate_rates(spec, {"input": 0.5, "fc1": 0.2, "fc2": 0.3})
+    assert rates["sum"] == Rate(pytest.approx(1 - 0.8 * 0.7), pytest.approx(1 - 0.8 * 0.7))
+    assert propagate_rates(spec, {"input": 0.5})["sum"] == Rate(1.0, 1.0)   # undeclared analog: all nonzero
