@@ -17,9 +17,19 @@ from evsim.errors import ProfileError
 from conftest import MODELS, write_spec
 
 
+class AuditRows(dict):
+    """Audit rows computed on first use, one at a time: a test pays only for the rows it reads
+    (a mutation run starts a fresh process per mutant)."""
+
+    def __missing__(self, key):
+        row, = audit(reprice=False, ids=[key])
+        self[key] = row
+        return row
+
+
 @pytest.fixture(scope="module")
 def audit_rows():
-    return {row.id: row for row in audit(reprice=False)}
+    return AuditRows()
 
 
 def check(row, quantity):
