@@ -93,11 +93,7 @@ def operations(stats, convention: Convention) -> dict:
     """Operations of one layer for one inference: ac, mac, neuron updates, spikes, and the
     memory-traffic basis (synaptic operations, input events)."""
     count, as_mac = synaptic_ops(stats, convention)
-    ops = {"ac": 0.0, "mac": 0.0, "neuron_updates": float(stats.total("neuron_updates")),
-           "output_spikes": float(stats.total("output_spikes")), "synaptic_ops": count,
-           "input_events": float(stats.total("input_events")), "bias_adds": 0.0}
-    ops["mac" if as_mac else "ac"] += count
-    if convention.count_bias:
-        ops["bias_adds"] = float(stats.total("bias_adds"))
-        ops["ac"] += ops["bias_adds"]
-    return ops
+    bias_adds = float(stats.total("bias_adds")) if convention.count_bias else 0.0   # each an addition (AC)
+    return {"ac": (0.0 if as_mac else count) + bias_adds, "mac": count if as_mac else 0.0,
+            "neuron_updates": float(stats.total("neuron_updates")), "output_spikes": float(stats.total("output_spikes")),
+            "synaptic_ops": count, "input_events": float(stats.total("input_events")), "bias_adds": bias_adds}

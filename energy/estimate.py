@@ -49,7 +49,7 @@ def estimate(stats_or_run, profile: str | Profile = "horowitz45-fp32", conventio
     """Energy of one inference. ``stats_or_run``: a Run, or {layer: LayerStats}."""
     stats = getattr(stats_or_run, "stats", stats_or_run)
     spec_name = spec_name or getattr(stats_or_run, "spec_name", "")
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    profile = load_profile(profile)   # a Profile passes through
     convention = convention if isinstance(convention, Convention) else get_convention(
         convention, integer_as, count_bias, analog_as_mac)
     if not isinstance(stats, dict) or not all(isinstance(s, LayerStats) for s in stats.values()):

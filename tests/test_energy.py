@@ -227,3 +227,111 @@ def test_every_report_names_its_convention_and_switches(name, integer_as, count_
     assert convention.describe() == (f"{name} (integer inputs as {integer_as.upper()}, bias/BN additions "
                                      f"{'counted' if count_bias else 'not counted'}, analog inputs as "
                                      f"{'MAC' if analog_as_mac else 'AC'})")
+
+
+# -- pricing closed forms that single operators would break (mutation survivors) ----------
+
+def test_paper_convention_on_integer_inputs_scales_by_events_or_spikes(tmp_path):
+    """paper: rate × dense MACs, the rate being spikes per element when integer inputs are AC,
+    events per element when they are MAC (one multiply per nonzero value)."""
+    text = """name: residual
+input: {shape: [4], T: 1, encoding: frames, values: integer}
+layers:
+  - {name: fc, kind: linear, out_features: 2, bias: false}
+"""
+    spec, run = run_tiny(tmp_path, text, np.array([[2.0, 0, 1, 0]]), {"fc": {"weight": np.ones((2, 4))}})
+    as_ac = energy.estimate(run, convention="paper", integer_as="ac").rows[0]
+    as_mac = energy.estimate(run, convention="paper", integer_as="mac").rows[0]
+    assert (as_ac.ac, as_ac.mac) == (3 / 4 * 8, 0)     # 3 spikes over 4 elements × 8 dense MACs
+    assert (as_mac.ac, as_mac.mac) == (0, 2 / 4 * 8)   # 2 events over 4 elements
+
+
+def test_paper_convention_on_a_single_input_element(tmp_path):
+    text = """name: one
+input: {shape: [1], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: fc, kind: linear, out_features: 3, bias: false}
+"""
+    _, run = run_tiny(tmp_path, text, np.array([[1.0], [0.0]]), {"fc": {"weight": np.ones((3, 1))}})
+    assert energy.estimate(run, convention="paper").rows[0].ac == 3   # step 0: rate 1 × 3 MACs; step 1: 0
+
+
+def test_attention_coincidences_are_added_where_the_convention_says(tmp_path):
+    text = """name: att
+input: {shape: [3, 3], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: q, kind: lif, v_threshold: 0.5}
+  - {name: k, kind: lif, v_threshold: 0.5, input: input}
+  - {name: v, kind: lif, v_threshold: 0.5, input: input}
+  - {name: ssa, kind: attention, inputs: [q, k, v], heads: 1, scale: 1.0}
+"""
+    x = np.array([[[1, 1, 0], [0, 0, 1], [1, 0, 0]]], dtype=float)
+    spec = load_spec(write_spec(tmp_path, text))
+    run = evsim.load(spec, {}).run(x, engine="event")
+    stats = run.stats["ssa"]
+    coincidences, events = stats.total("attention_coincidences"), stats.total("weighted_synaptic_events")
+    assert coincidences > 0 and events > 0
+    row = {r.layer: r for r in energy.estimate(run, convention="exact").rows}["ssa"]
+    assert row.ac == coincidences + events
+    paper = {r.layer: r for r in energy.estimate(run, convention="paper").rows}["ssa"]
+    rate = stats.total("input_spikes") / stats.total("input_elements")   # 12 of 27: no coincidences added
+    assert paper.ac == pytest.approx(rate * stats.total("dense_macs")) and rate == 12 / 27
+
+
+def test_a_layers_row_carries_its_kind_values_and_every_energy_term(tmp_path):
+    frames = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+    spec, run = run_tiny(tmp_path, LINEAR, frames, {"fc": {"weight": np.ones((3, 4))}})
+    loihi = energy.load_profile("loihi")
+    report = energy.estimate(run, loihi, energy.get_convention("exact", analog_as_mac=True))
+    fc, lif = report.rows
+    assert (fc.kind, fc.input_values, lif.kind, lif.input_values) == ("linear", "binary", "lif", "analog")
+    e = loihi.energy_pj
+    assert lif.neuron_pj == pytest.approx(6 * e["neuron_update"] + 3 * e["spike_routing"])   # 6 updates, 3 spikes
+    assert lif.memory_pj == 0 and fc.memory_pj == 0
+    half = energy.load_profile("horowitz45-fp32")
+    mac = energy.estimate({"x": dataclasses_replace(run.stats["fc"], input_values="analog")}, half, "exact",
+                          analog_as_mac=True).rows[0]
+    assert mac.mac == 9 and mac.mac_pj == pytest.approx(9 * half.energy_pj["mac"]) and mac.ac == 0
+    as_ac = energy.estimate({"x": dataclasses_replace(run.stats["fc"], input_values="analog")}, half, "exact",
+                            analog_as_mac=False).rows[0]
+    assert (as_ac.ac, as_ac.mac) == (9, 0)
+
+
+def dataclasses_replace(stats, **changes):
+    import dataclasses
+    return dataclasses.replace(stats, **changes)
+
+
+def test_estimate_names_and_keeps_what_it_priced(tmp_path):
+    frames = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+    spec, run = run_tiny(tmp_path, LINEAR, frames, {"fc": {"weight": np.ones((3, 4))}})
+    report = energy.estimate(run)
+    assert (report.spec_name, report.source) == ("tiny", "measured") and report.stats is run.stats
+    bare = energy.estimate(dict(run.stats))
+    assert (bare.spec_name, bare.source) == ("", "measured") and bare.stats == run.stats
+    assert energy.estimate(run, spec_name="other").spec_name == "other"
+    assert energy.estimate(run, convention=energy.get_convention("paper")).convention.name == "paper"
+    with pytest.raises(evsim.EvsimError, match="takes a Run or .*got list"):
+        energy.estimate([1, 2])
+    with pytest.raises(evsim.EvsimError, match="takes a Run or .*got dict"):
+        energy.estimate({"fc": 3})
+
+
+def test_rows_without_work_are_dropped_and_bad_counts_refused(tmp_path):
+    import dataclasses
+    frames = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+    spec, run = run_tiny(tmp_path, LINEAR, frames, {"fc": {"weight": np.ones((3, 4))}})
+    idle = dataclasses.replace(run.stats["lif"], counts={k: np.zeros_like(v) for k, v in run.stats["lif"].counts.items()})
+    only_updates = dataclasses.replace(idle, counts={**idle.counts, "neuron_updates": np.array([6, 6])})
+    only_mac = dataclasses.replace(run.stats["fc"], input_values="analog")
+    rows = energy.estimate({"idle": idle, "updates": only_updates, "fc": only_mac, "fc_ac": run.stats["fc"]},
+                           "horowitz45-fp32", "exact", analog_as_mac=True).rows
+    assert [r.layer for r in rows] == ["lif", "fc", "fc"]   # the idle layer is dropped, updates alone keep a row
+    assert rows[0].neuron_updates == 12 and rows[0].total_pj == 0   # horowitz prices no neuron update
+    negative = dataclasses.replace(run.stats["fc"], counts={**run.stats["fc"].counts, "weighted_synaptic_events": np.array([-5, 0])})
+    with pytest.raises(ProfileError, match="negative or non-finite"):
+        energy.estimate({"fc": negative})
+    nan = dataclasses.replace(run.stats["fc"], counts={**run.stats["fc"].counts,
+                                                         "weighted_synaptic_events": np.array([np.nan, 0.0])})
+    with pytest.raises(ProfileError, match="negative or non-finite"):
+        energy.estimate({"fc": nan})

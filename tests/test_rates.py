@@ -400,3 +400,83 @@ layers:
     rates = propagate_rates(spec, {"input": 0.5, "fc1": 0.2, "fc2": 0.3})
     assert rates["sum"] == Rate(pytest.approx(1 - 0.8 * 0.7), pytest.approx(1 - 0.8 * 0.7))
     assert propagate_rates(spec, {"input": 0.5})["sum"] == Rate(1.0, 1.0)   # undeclared analog: all nonzero
+
+
+def test_event_frames_take_the_default_rate_when_the_input_has_none(tmp_path):
+    spec = load_spec(write_spec(tmp_path, POOL_RESIDUAL))
+    assert propagate_rates(spec, {"default": 0.2})["input"] == Rate(0.2, 0.2)
+    with pytest.raises(evsim.EvsimError, match="event-frame input needs a declared rate"):
+        propagate_rates(spec, {"a": 0.2, "b": 0.1})
+    with pytest.raises(evsim.EvsimError) as err:
+        propagate_rates(spec, {"input": 0.2, "a": 0.1})
+    assert err.value.bare_message == "no firing rate declared for spiking layer 'b'"
+    assert err.value.fix == "declare 'firing_rate:' in the spec, or a rate or a 'default' in the rates file"
+
+
+def test_a_cycle_takes_its_delayed_inputs_rate_on_the_second_pass(tmp_path):
+    text = """name: cycle
+input: {shape: [4], T: 3, encoding: frames, values: binary}
+layers:
+  - {name: fc_in, kind: linear, out_features: 4, bias: false}
+  - {name: sum, kind: add, inputs: [fc_in, {from: w_rec, delay: 1}]}
+  - {name: lif, kind: lif}
+  - {name: w_rec, kind: linear, out_features: 4, bias: false}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    rates = propagate_rates(spec, {"input": 0.5, "default": 0.1, "fc_in": 0.2, "w_rec": 0.3})
+    assert rates["sum"].events == pytest.approx(1 - 0.8 * 0.7)
+
+
+def test_a_masked_layer_scales_a_default_rate_by_its_active_tokens_not_a_declared_one(tmp_path):
+    from test_halting import TINY
+    spec = load_spec(write_spec(tmp_path, TINY.format(name="halting", halting=1, gamma=10, beta=5)))
+    masked = next(n for n, layer in spec.layers.items() if layer.kind == "masked_lif")
+    gate = next(n for n, layer in spec.layers.items() if layer.kind == "halting")
+    active = {"events": 1.0, "spikes": 1.0, "active": 0.5}
+    rates = propagate_rates(spec, {"default": 0.2, gate: active})
+    first = next(n for n in spec.layers if spec.layers[n].kind == "masked_lif" and gate in spec.layers[n].inputs)
+    assert rates[first].events == pytest.approx(0.2 * 0.5) and rates[first].spikes == pytest.approx(0.2 * 0.5)
+    assert propagate_rates(spec, {"default": 0.2, gate: active, first: 0.2})[first] == Rate(0.2, 0.2)
+    assert masked
+
+
+def test_describe_groups_kinds_under_one_rule():
+    rule = "analog: every value nonzero"
+    text = describe_provenance({"a": f"linear: {rule}", "b": f"conv2d: {rule}", "c": f"linear: {rule}"}, None)
+    assert text == f"rates propagated at 2 linear, 1 conv2d ({rule})"
+
+
+def test_analytic_stats_cover_the_measured_layers_with_their_kinds_and_weights(tmp_path):
+    text = """name: folded
+input: {shape: [2, 4, 4], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: conv_a, kind: conv2d, out_channels: 3, kernel_size: 3, padding: 1}
+  - {name: bn_a, kind: batchnorm}
+  - {name: lif_a, kind: lif}
+  - {name: conv_b, kind: conv2d, out_channels: 3, kernel_size: 1, bias: true}
+  - {name: bn_b, kind: batchnorm}
+  - {name: lif_b, kind: lif}
+  - {name: mean, kind: mean_time}
+  - {name: flat, kind: flatten}
+  - {name: head, kind: linear, out_features: 2}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    net = evsim.load(spec, evsim.synthetic_weights(spec, seed=0, target_rate=0.3))
+    run = net.run(evsim.sample_input(spec, 0, 0.3), engine="event")
+    stats = energy.analytic_stats(spec, {"input": 0.3, "default": 0.3})
+    assert list(stats) == list(run.stats)                     # no folded normalisation, no mean over time
+    for name, expected in stats.items():
+        measured = run.stats[name]
+        assert (expected.kind, expected.weights, expected.input_values) == (measured.kind, measured.weights,
+                                                                          measured.input_values), name
+        assert expected.counts["synaptic_events"].dtype == np.float64
+    assert stats["conv_a"].weights == 3 * 2 * 9 + 3 and stats["conv_b"].weights == 3 * 3 + 3   # BN shift = bias
+
+
+def test_expected_nonzero_events_and_bias_additions_by_hand(tmp_path):
+    spec = load_spec(write_spec(tmp_path, BIAS))
+    detail = {"synaptic": 0.5, "weighted": 0.5, "nonzero": 0.25}
+    stats = energy.analytic_stats(spec, {"input": 0.5, "default": 0.1, "fc": {"events": 1.0, "spikes": 1.0, **detail}})["fc"]
+    synapses = 3 * 2 * 2   # 3 inputs × 2 outputs × 2 steps
+    assert stats.total("synaptic_events_nonzero") == 0.25 * synapses and stats.total("synaptic_events") == 0.5 * synapses
+    assert stats.total("bias_adds") == 2 * 2
