@@ -82,3 +82,70 @@ layers:
     event = evsim.load(spec, {}).run(x, engine="event")
     expected = x.reshape(3, 2, 2, 2, 2, 3).max(axis=(3, 5))
     assert np.array_equal(event.output, expected) and event.output.dtype == np.float64
+
+
+def test_brute_force_counts_of_integer_inputs_and_biases(tmp_path):
+    """The dense engine's own counts (each kind's ``count`` on dense tensors) by hand: integer
+    inputs weight events by their values, a bias adds once per output per step."""
+    text = """
+input: {shape: [4], T: 2, encoding: frames, values: integer}
+layers:
+  - {name: fc, kind: linear, out_features: 3, bias: true}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    weight = np.array([[1.0, 0, 2, 0], [0, 0, 1, 0], [1, 1, 1, 1]])
+    net = evsim.load(spec, {"fc": {"weight": weight, "bias": np.ones(3)}})
+    x = np.array([[2.0, 0, 1, 0], [0, 3, 0, 0]])
+    counts = net.run(x, engine="dense").stats["fc"].counts
+    assert counts["synaptic_events"].tolist() == [6, 3]              # events × fan-out 3
+    assert counts["weighted_synaptic_events"].tolist() == [9, 9]     # values × fan-out: (2 + 1) × 3, 3 × 3
+    assert counts["synaptic_events_nonzero"].tolist() == [5, 1]      # input 0 → 2 nonzero weights, 2 → 3; 1 → 1
+    assert counts["bias_adds"].tolist() == [3, 3]
+    event = net.run(x, engine="event").stats["fc"].counts
+    assert all(np.array_equal(counts[f], event[f]) for f in counts)
+
+
+def test_attention_brute_force_counts_per_step(tmp_path):
+    text = """
+input: {shape: [3, 3], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: q, kind: lif, v_threshold: 0.5}
+  - {name: k, kind: lif, v_threshold: 0.5, input: input}
+  - {name: v, kind: lif, v_threshold: 0.5, input: input}
+  - {name: ssa, kind: attention, inputs: [q, k, v], heads: 1, scale: 1.0}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    x = np.array([[[1, 1, 0], [0, 0, 1], [1, 0, 0]], [[0, 0, 0], [0, 1, 0], [0, 0, 0]]], dtype=float)
+    net = evsim.load(spec, {})
+    dense, event = net.run(x, engine="dense").stats["ssa"], net.run(x, engine="event").stats["ssa"]
+    # q = k = v = the spikes of x at each step (LIF charge x/2 ≥ 0.5 fires at once, then resets)
+    assert dense.counts["weighted_synaptic_events"][1] == 1 and dense.counts["weighted_synaptic_events"][0] > 1
+    for field, counts in dense.counts.items():
+        assert np.array_equal(counts, event.counts[field]), field
+
+
+@pytest.mark.parametrize("text,message", [
+    ("  - {name: a, kind: lif}\n  - {name: b, kind: flatten, input: input}\n  - {name: s, kind: add, inputs: [a, b]}\n",
+     "all inputs must have one shape, got [[3, 3], [9]]"),
+    ("  - {name: a, kind: lif}\n  - {name: b, kind: linear, out_features: 2, input: a}\n"
+     "  - {name: s, kind: attention, inputs: [a, a, b], heads: 1}\n", "q, k and v must have one shape, got [[3, 3], [3, 3], [3, 2]]"),
+    ("  - {name: a, kind: lif}\n  - {name: s, kind: attention, inputs: [a, a, a], heads: 1, order: vk_first}\n",
+     "'order' must be qk_first or kv_first, got 'vk_first'"),
+])
+def test_shape_and_option_errors_say_what_they_got(tmp_path, text, message):
+    head = "input: {shape: [3, 3], T: 1, encoding: frames, values: binary}\nlayers:\n"
+    with pytest.raises(evsim.EvsimError) as err:
+        load_spec(write_spec(tmp_path, head + text))
+    assert message in str(err.value)
+
+
+def test_maxpool_keeps_the_run_dtype(tmp_path):
+    text = """
+input: {shape: [1, 4, 4], T: 1, encoding: frames, values: binary}
+layers:
+  - {name: pool, kind: maxpool2d, kernel_size: 2}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    x = (np.random.default_rng(0).random((1, 1, 4, 4)) < 0.5).astype(float)
+    for engine in ("dense", "event"):
+        assert evsim.load(spec, {}).run(x, engine=engine, dtype=np.float32).output.dtype == np.float32
