@@ -194,7 +194,8 @@ def test_a_model_is_registered_only_with_everything_it_needs():
     finally:
         neurons.NEURON_MODELS.pop("test_registered_lif", None)
     partial = types.SimpleNamespace(NAME="half", step=lif.step, check=lif.check)
-    with pytest.raises(neurons.EvsimError if hasattr(neurons, "EvsimError") else Exception) as err:
+    from evsim.errors import EvsimError
+    with pytest.raises(EvsimError) as err:
         neurons.register(partial)
     assert "neuron model 'half' lacks OUTPUT_VALUES, Parameters, State, initial_state, twin, CROSSVAL" in str(err.value)
     assert "half" not in neurons.NEURON_MODELS

@@ -10,8 +10,8 @@ import evsim
 from energy.analytic import describe_provenance, propagate_rates
 from energy.rates import load_rates, measured_rates
 from evsim import load_spec
-from evsim.stats import Rate
 from evsim.cli import main
+from evsim.stats import Rate
 
 from conftest import MODELS, write_spec
 
@@ -471,6 +471,8 @@ layers:
                                                                           measured.input_values), name
         assert expected.counts["synaptic_events"].dtype == np.float64
     assert stats["conv_a"].weights == 3 * 2 * 9 + 3 and stats["conv_b"].weights == 3 * 3 + 3   # BN shift = bias
+    measured_total, expected_total = run.stats["head"].total("synaptic_events"), stats["head"].total("synaptic_events")
+    assert type(measured_total) is int and type(expected_total) is float   # counts: int; expectations: float
 
 
 def test_expected_nonzero_events_and_bias_additions_by_hand(tmp_path):
