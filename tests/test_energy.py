@@ -333,5 +333,6 @@ def test_rows_without_work_are_dropped_and_bad_counts_refused(tmp_path):
         energy.estimate({"fc": negative})
     nan = dataclasses.replace(run.stats["fc"], counts={**run.stats["fc"].counts,
                                                          "weighted_synaptic_events": np.array([np.nan, 0.0])})
-    with pytest.raises(ProfileError, match="negative or non-finite"):
+    with pytest.raises(ProfileError, match="negative or non-finite") as err:
         energy.estimate({"fc": nan})
+    assert err.value.fix == "check the profile's figures and the layer's counts"
