@@ -66,7 +66,7 @@ def events_per_step(a: np.ndarray) -> np.ndarray:
 def output_rate(output: np.ndarray, values: str) -> tuple[int, int, float]:
     """(elements, events, spikes) of one layer output over all its steps: the measured
     counts behind a Rate (spikes = Σ values for integer outputs, = events otherwise)."""
-    events = int(events_per_step(output).sum()) if output.ndim else int(np.count_nonzero(output))
+    events = int(events_per_step(output).sum())   # outputs are [S, ...]: one row per step
     spikes = float(np.rint(output).sum()) if values == "integer" else float(events)
     return output.size, events, spikes
 

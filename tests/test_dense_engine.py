@@ -149,3 +149,97 @@ layers:
     x = (np.random.default_rng(0).random((1, 1, 4, 4)) < 0.5).astype(float)
     for engine in ("dense", "event"):
         assert evsim.load(spec, {}).run(x, engine=engine, dtype=np.float32).output.dtype == np.float32
+
+
+ATTENTION_T2 = """
+input: {shape: [3, 4], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: q, kind: lif, v_threshold: 0.5}
+  - {name: k, kind: lif, v_threshold: 0.5, input: input}
+  - {name: v, kind: lif, v_threshold: 0.5, input: input}
+  - {name: ssa, kind: attention, inputs: [q, k, v], heads: 2, scale: 0.5, order: ORDER}
+"""
+
+
+@pytest.mark.parametrize("order", ["qk_first", "kv_first"])
+def test_attention_per_step_both_orders_float32_and_a_scale(tmp_path, order):
+    """T = 2 with different activity per step (counts per step, not totals), scale 0.5, float32
+    outputs kept float32; event = dense spike for spike and count for count; a kind's event step
+    called on steps 1…2 alone records at index 1."""
+    spec = load_spec(write_spec(tmp_path, ATTENTION_T2.replace("ORDER", order)))
+    x = np.array([[[1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0]], [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]]], dtype=float)
+    net = evsim.load(spec, {})
+    for dtype in (np.float64, np.float32):
+        dense, event = net.run(x, engine="dense", dtype=dtype), net.run(x, engine="event", dtype=dtype)
+        assert dense.output.dtype == event.output.dtype == dtype
+        assert np.array_equal(dense.output, event.output)
+        for field, counts in dense.stats["ssa"].counts.items():
+            assert np.array_equal(counts, event.stats["ssa"].counts[field]), field
+    counts = dense.stats["ssa"].counts
+    assert counts["synaptic_events"][0] != counts["synaptic_events"][1]
+    assert counts["attention_coincidences"][0] != counts["attention_coincidences"][1]
+    # y = 0.5 · (Q Kᵀ) V per head of 2 features, by hand from the spikes (q = k = v = x here)
+    q = x.reshape(2, 3, 2, 2).transpose(0, 2, 1, 3)
+    expected = 0.5 * np.einsum("shnm,shmd->shnd", np.einsum("shnd,shmd->shnm", q, q), q)
+    assert np.array_equal(dense.output, expected.transpose(0, 2, 1, 3).reshape(2, 3, 4).astype(np.float32))
+    layer, plan = spec.layers["ssa"], net.plan("event", np.float64)
+    from evsim.stats import LayerStats
+    later = LayerStats.for_layer(plan.facts["ssa"], "attention", 0).counts
+    spikes = [s.astype(np.float64)[1:] for s in (dense.spikes["q"], dense.spikes["k"], dense.spikes["v"])]
+    layer.event(plan.layers["ssa"], spikes, {}, later, slice(1, 2))
+    assert later["synaptic_events"].tolist() == [0, counts["synaptic_events"][1]]
+
+
+def test_attention_closed_forms_for_sizes_and_work():
+    from evsim.kinds.attention import Attention
+    for order, inner in (("qk_first", 5 * 5), ("kv_first", 3 * 3)):
+        layer = Attention(name="a", inputs=["q", "k", "v"], heads=2, order=order)
+        shapes = [(5, 6)] * 3
+        assert layer.ann_macs(shapes, (5, 6)) == 2 * 5 * 5 * 6
+        assert layer.dense_ops(shapes, (5, 6)) == (2 * 5 * 5 * 6 if order == "qk_first" else 2 * 5 * 3 * 6)
+        assert layer.synapses(shapes, (5, 6)) == layer.dense_ops(shapes, (5, 6))
+        assert layer.workspace_elements(shapes, (5, 6), 4, "dense") == 4 * 2 * inner * 2 + 4 * 5 * 6
+        assert layer.workspace_elements(shapes, (5, 6), 4, "event") == 4 * 2 * inner + 4 * 5 * 6
+
+
+@pytest.mark.parametrize("option,message", [("heads: 0", "heads"), ("heads: 2.5", "heads"), ("heads: 5", "heads")])
+def test_attention_heads_must_divide_the_width(tmp_path, option, message):
+    text = "input: {shape: [3, 4], T: 1, encoding: frames, values: binary}\nlayers:\n  - {name: a, kind: lif}\n" \
+           f"  - {{name: s, kind: attention, inputs: [a, a, a], {option}}}\n"
+    with pytest.raises(evsim.EvsimError, match=message):
+        load_spec(write_spec(tmp_path, text))
+
+
+def test_attention_needs_tokens(tmp_path):
+    text = "input: {shape: [12], T: 1, encoding: frames, values: binary}\nlayers:\n  - {name: a, kind: lif}\n" \
+           "  - {name: s, kind: attention, inputs: [a, a, a], heads: 1}\n"
+    with pytest.raises(evsim.EvsimError, match="expects tokens \\[N, D\\] per step, got shape \\[12\\] from q, k, v"):
+        load_spec(write_spec(tmp_path, text))
+
+
+def test_activity_counts_spikes_of_integer_outputs_and_inputs_per_step(tmp_path):
+    text = """
+input: {shape: [4], T: 2, encoding: frames, values: binary}
+layers:
+  - {name: a, kind: lif, v_threshold: 0.5}
+  - {name: b, kind: lif, v_threshold: 0.5, input: input}
+  - {name: sum, kind: add, inputs: [a, b]}
+  - {name: fc, kind: linear, out_features: 2, bias: false}
+"""
+    spec = load_spec(write_spec(tmp_path, text))
+    x = np.array([[1.0, 1, 0, 0], [0, 1, 0, 0]])
+    run = evsim.load(spec, {"fc": {"weight": np.ones((2, 4))}}).run(x, engine="event")
+    assert run.activity["sum"] == (8, 3, 6.0)          # values 2, 2, 0, 0 | 0, 2, 0, 0: 3 events, 6 spikes
+    assert run.activity["a"] == (8, 3, 3.0)
+    fc = run.stats["fc"]
+    assert fc.counts["input_spikes"].tolist() == [4, 2] and fc.counts["input_events"].tolist() == [2, 1]
+    assert fc.outputs == 2 and fc.steps == 2
+
+
+def test_layer_stats_sized_for_a_batch_keep_the_layers_own_steps(tmp_path):
+    from evsim.stats import LayerStats
+    spec = load_spec(write_spec(tmp_path, "input: {shape: [4], T: 3, encoding: frames, values: binary}\nlayers:\n"
+                                           "  - {name: fc, kind: linear, out_features: 2}\n"))
+    stats = LayerStats.for_layer(spec.facts("fc"), "linear", 10, steps=12)
+    assert stats.steps == 3 and stats.counts["synaptic_events"].shape == (12,) and stats.outputs == 2
+    assert LayerStats.for_layer(spec.facts("fc"), "linear", 10).counts["bias_adds"].shape == (3,)

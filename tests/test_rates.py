@@ -359,8 +359,8 @@ def test_rates_naming_no_layer_or_an_unknown_detail_are_located(tmp_path):
     ("default: true\n", "'default' must be a rate in [0, 1], got True", 1),
     ("default: .nan\n", "'default' must be a rate in [0, 1], got nan", 1),
     ("default: .inf\n", "'default' must be a rate in [0, 1], got inf", 1),
-    ("layers:\n  a: 0.1\n  b: 2\n", "'b'", 3),
-    ("layers: [1, 2]\n", "'layers' must map layer names to rates", 1),
+    ("layers:\n  a: 0.1\n  b: 2\n", "rate of 'b' must be a number in [0, 1]", 3),
+    ("default: 0.1\nlayers: [1, 2]\n", "'layers' must map layer names to rates", 2),
     ("[1, 2]\n", "a rates file must be a mapping", None),
     ("default: [0.1\n", "malformed YAML", 2),
 ])
@@ -369,9 +369,13 @@ def test_rates_file_errors_name_the_file_line_and_value(tmp_path, text, message,
     path.write_text(text)
     with pytest.raises(evsim.EvsimError) as err:
         load_rates(path)
-    assert message in str(err.value) and err.value.file == str(path)
+    assert err.value.bare_message.startswith(message) and err.value.file == str(path)
     if line is not None:
         assert err.value.line == line
+    fixes = {"a rates file must be a mapping": "write 'default: 0.15' and/or 'layers: {name: rate}'",
+             "malformed YAML": "fix the YAML syntax (indentation, colons, brackets)"}
+    if message in fixes:
+        assert err.value.fix == fixes[message]
 
 
 def test_rates_file_edges_and_flat_form(tmp_path):
@@ -482,3 +486,13 @@ def test_expected_nonzero_events_and_bias_additions_by_hand(tmp_path):
     synapses = 3 * 2 * 2   # 3 inputs × 2 outputs × 2 steps
     assert stats.total("synaptic_events_nonzero") == 0.25 * synapses and stats.total("synaptic_events") == 0.5 * synapses
     assert stats.total("bias_adds") == 2 * 2
+
+
+def test_attention_expects_its_tokens_and_dense_work(tmp_path):
+    text = ATTENTION.replace("ORDER", "kv_first") if "ORDER" in ATTENTION else ATTENTION
+    spec = load_spec(write_spec(tmp_path, text))
+    stats = energy.analytic_stats(spec, {"input": 0.5, "default": 0.5})
+    name = next(n for n, layer in spec.layers.items() if layer.kind == "attention")
+    n, width = spec.in_shapes(name)[0]
+    assert stats[name].counts["tokens"].tolist() == [n] * spec.steps(name)
+    assert stats[name].total("dense_synaptic_ops") == spec.layers[name].synapses(spec.in_shapes(name), None) * spec.steps(name)
