@@ -202,7 +202,9 @@ def test_attention_closed_forms_for_sizes_and_work():
         assert layer.workspace_elements(shapes, (5, 6), 4, "event") == 4 * 2 * inner + 4 * 5 * 6
 
 
-@pytest.mark.parametrize("option,message", [("heads: 0", "heads"), ("heads: 2.5", "heads"), ("heads: 5", "heads")])
+@pytest.mark.parametrize("option,message", [("heads: 0", "'heads' must be a positive int, got 0"),
+                                            ("heads: 2.5", "'heads' must be an integer, got 2.5"),
+                                            ("heads: 3", "4 features are not divisible into 3 heads")])
 def test_attention_heads_must_divide_the_width(tmp_path, option, message):
     text = "input: {shape: [3, 4], T: 1, encoding: frames, values: binary}\nlayers:\n  - {name: a, kind: lif}\n" \
            f"  - {{name: s, kind: attention, inputs: [a, a, a], {option}}}\n"

@@ -197,5 +197,10 @@ def test_a_model_is_registered_only_with_everything_it_needs():
     from evsim.errors import EvsimError
     with pytest.raises(EvsimError) as err:
         neurons.register(partial)
-    assert "neuron model 'half' lacks OUTPUT_VALUES, Parameters, State, initial_state, twin, CROSSVAL" in str(err.value)
+    assert err.value.bare_message == "neuron model 'half' lacks OUTPUT_VALUES, Parameters, State, initial_state, twin, CROSSVAL"
+    assert err.value.fix == "see evsim/neurons/__init__.py for what a neuron model provides"
     assert "half" not in neurons.NEURON_MODELS
+    nameless = types.SimpleNamespace(step=lif.step)
+    with pytest.raises(EvsimError) as err:
+        neurons.register(nameless)
+    assert err.value.bare_message.startswith(f"neuron model {nameless!r} lacks NAME, ")

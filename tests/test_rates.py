@@ -409,8 +409,10 @@ layers:
 def test_event_frames_take_the_default_rate_when_the_input_has_none(tmp_path):
     spec = load_spec(write_spec(tmp_path, POOL_RESIDUAL))
     assert propagate_rates(spec, {"default": 0.2})["input"] == Rate(0.2, 0.2)
-    with pytest.raises(evsim.EvsimError, match="event-frame input needs a declared rate"):
-        propagate_rates(spec, {"a": 0.2, "b": 0.1})
+    with pytest.raises(evsim.EvsimError) as err:
+        propagate_rates(spec, {"a": 0.2, "b": 0.1, "__file__": "r.yaml"})
+    assert (err.value.bare_message, err.value.fix, err.value.file) == (
+        "event-frame input needs a declared rate", "add 'input: r' to the rates", "r.yaml")
     with pytest.raises(evsim.EvsimError) as err:
         propagate_rates(spec, {"input": 0.2, "a": 0.1})
     assert err.value.bare_message == "no firing rate declared for spiking layer 'b'"
