@@ -336,3 +336,4 @@ def test_rows_without_work_are_dropped_and_bad_counts_refused(tmp_path):
     with pytest.raises(ProfileError, match="negative or non-finite") as err:
         energy.estimate({"fc": nan})
     assert err.value.fix == "check the profile's figures and the layer's counts"
+    assert err.value.file == energy.load_profile("horowitz45-fp32").path and err.value.file
