@@ -233,6 +233,7 @@ layers:
     run = evsim.load(spec, {"fc": {"weight": np.ones((2, 4))}}).run(x, engine="event")
     assert run.activity["sum"] == (8, 3, 6.0)          # values 2, 2, 0, 0 | 0, 2, 0, 0: 3 events, 6 spikes
     assert run.activity["a"] == (8, 3, 3.0)
+    assert run.activity["fc"] == (4, 4, 4.0)           # analog values 4, 4 | 2, 2: spikes = events, not Σ values
     fc = run.stats["fc"]
     assert fc.counts["input_spikes"].tolist() == [4, 2] and fc.counts["input_events"].tolist() == [2, 1]
     assert fc.outputs == 2 and fc.steps == 2
