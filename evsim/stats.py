@@ -63,12 +63,19 @@ def events_per_step(a: np.ndarray) -> np.ndarray:
     return counts
 
 
-def output_rate(output: np.ndarray, values: str) -> tuple[int, int, float]:
+def output_rate(output: np.ndarray, values: str, parts: int = 1) -> tuple | list:
     """(elements, events, spikes) of one layer output over all its steps: the measured
-    counts behind a Rate (spikes = Σ values for integer outputs, = events otherwise)."""
-    events = int(events_per_step(output).sum())   # outputs are [S, ...]: one row per step
-    spikes = float(np.rint(output).sum()) if values == "integer" else float(events)
-    return output.size, events, spikes
+    counts behind a Rate (spikes = Σ values for integer outputs, = events otherwise).
+    ``parts`` > 1: one tuple for each of that many equal runs of steps (a batch's inputs), from
+    one count of the whole array."""
+    per_step = events_per_step(output)   # outputs are [S, ...]: one row per step
+    n = output.shape[0] // parts
+    out = []
+    for b in range(parts):
+        events = int(per_step[b * n:(b + 1) * n].sum())
+        spikes = float(np.rint(output[b * n:(b + 1) * n]).sum()) if values == "integer" else float(events)
+        out.append((output.size // parts, events, spikes))
+    return out[0] if parts == 1 else out
 
 
 ANALOG_RATE = Rate(1.0, 1.0)

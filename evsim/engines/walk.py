@@ -88,8 +88,10 @@ def walk_batch(plan, xs, step, before=None, done=None) -> tuple[dict, dict, list
     activities = [{} for _ in range(batch)]
 
     def measure(name, output):
-        for activity, part in zip(activities, split(output, batch) if batch > 1 else [output]):
-            activity[name] = output_rate(part, spec.values[name] if name != INPUT_NAME else spec.input.values)
+        values = spec.values[name] if name != INPUT_NAME else spec.input.values
+        measured = output_rate(output, values, batch) if batch > 1 else [output_rate(output, values)]
+        for activity, counts in zip(activities, measured):
+            activity[name] = counts
 
     measure(INPUT_NAME, outputs[INPUT_NAME])
     order = units(spec)
