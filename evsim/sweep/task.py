@@ -1,9 +1,8 @@
 """The chunk task: what one Dask worker does with one chunk of inputs.
 
 A :class:`ChunkJob` carries paths, hashes and seeds, never arrays. The worker loads the
-network itself (cached per worker process), runs the chunk's inputs together (the event
-engine's throughput mode: each run equals that input's own) and prices each run under every
-convention × profile. The result is a pyarrow Table with one row per
+network itself (cached per worker process), runs the chunk's inputs one at a time and
+prices each run under every convention × profile. The result is a pyarrow Table with one row per
 input × convention × profile, columns :data:`SCHEMA`:
 
     spec, input_index, input_id, convention, profile    what the row is about
@@ -94,8 +93,8 @@ def run_chunk(job: ChunkJob) -> tuple[pa.Table, dict]:
     network = load_network(job.network, job.spec_sha256, job.weights_sha256)
     rows = []
     items = list(job.inputs.items())
-    runs = network.run_many([x for _, _, x in items], engine=job.engine, dtype=np.dtype(job.dtype), progress=False,
-                            batch=len(items))   # the chunk in throughput mode: the same runs, weights read once
+    runs = network.run_many([x for _, _, x in items], engine=job.engine, dtype=np.dtype(job.dtype), progress=False)
+    # one input at a time: throughput mode gives the same runs but measured slower on this engine (README)
     for (index, input_id, _), run in zip(items, runs):
         rates = [{"layer": layer, "rate": float(spikes.mean())} for layer, spikes in run.spikes.items()]
         for priced in price_run(run, job.conventions, job.profiles):
