@@ -199,7 +199,7 @@ def test_attention_closed_forms_for_sizes_and_work():
         assert layer.dense_ops(shapes, (5, 6)) == (2 * 5 * 5 * 6 if order == "qk_first" else 2 * 5 * 3 * 6)
         assert layer.synapses(shapes, (5, 6)) == layer.dense_ops(shapes, (5, 6))
         assert layer.workspace_elements(shapes, (5, 6), 4, "dense") == 4 * 2 * inner * 2 + 4 * 5 * 6
-        assert layer.workspace_elements(shapes, (5, 6), 4, "event") == 4 * 2 * inner + 4 * 5 * 6
+        assert layer.workspace_elements(shapes, (5, 6), 4, "event") == 4 * 5 * 6
 
 
 @pytest.mark.parametrize("option,message", [("heads: 0", "'heads' must be a positive int, got 0"),

@@ -44,6 +44,35 @@ def test_every_layer_kind_both_orders(tmp_path, every_kind_path):
             assert_same(dense, net.run(x, engine="event", strict_events=True))
 
 
+
+INTEGER_ATTENTION = """name: integer-attention
+input: {shape: [4, 5, 5], T: 3, encoding: direct}
+layers:
+  - {name: conv_a, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: bn_a, kind: batchnorm}
+  - {name: lif_a, kind: lif}
+  - {name: conv_b, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: bn_b, kind: batchnorm}
+  - {name: lif_b, kind: lif}
+  - {name: both, kind: add, inputs: [lif_a, lif_b]}
+  - {name: tokens_both, kind: tokens}
+  - {name: tokens_b, kind: tokens, input: lif_b}
+  - {name: ssa, kind: attention, inputs: [tokens_both, tokens_b, tokens_both], heads: 2, scale: 0.25, order: ORDER}
+"""
+
+
+@pytest.mark.parametrize("kind", ["attention", "st_attention"])
+def test_attention_on_integer_spikes_is_refused_at_load(tmp_path, kind):
+    """A residual sum (spike counts up to 2) into q: scores are coincidences of 0/1 spikes, so
+    the spec is refused with the layer's line, not miscounted."""
+    text = INTEGER_ATTENTION.replace("ORDER", "qk_first").replace("kind: attention", f"kind: {kind}")
+    if kind == "st_attention":
+        text = text.replace(", order: qk_first", ", window: 1")
+    with pytest.raises(evsim.EvsimError, match=r"spec\.yaml:13: layer .ssa.: q must be binary spikes, got integer"):
+        load_spec(write_spec(tmp_path, text))
+    load_spec(write_spec(tmp_path, text.replace("inputs: [tokens_both, tokens_b, tokens_both]",
+                                                "inputs: [tokens_b, tokens_b, tokens_b]")))
+
 CONFIGS = [("spikformer-cifar10-4-256", None, 1), ("spikformer-cifar10-2-384", None, 1),
            ("spikformer-cifar100-4-384", None, 1), ("spikformer-cifar10dvs-2-256", 64, 1),
            ("spikformer-imagenet-8-384", 64, 1), ("spikformer-imagenet-6-512", 48, 1),

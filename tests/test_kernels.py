@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from evsim.errors import EvsimError
-from evsim.kinds import kernels
+from evsim.kinds import attention_bits, kernels
 
 
 def conv_call(**change):
@@ -38,12 +38,7 @@ def test_wrong_conv_calls_are_rejected(change, message):
         conv_call(**change)
 
 
-def test_wrong_attention_calls_are_rejected():
-    q = np.ones((4, 6), dtype=np.int64)
-    with pytest.raises(EvsimError, match="do not split into 4 heads"):
-        kernels.attention_qk_first(q, q, q, 4, np.zeros((4, 6), dtype=np.int64))
-    with pytest.raises(EvsimError, match="q has dtype float64"):
-        kernels.attention_kv_first(q.astype(float), q, q, 2, np.zeros((4, 6), dtype=np.int64))
+def test_wrong_event_extraction_is_rejected():
     with pytest.raises(EvsimError, match="dimensions"):
         kernels.extract_events(np.zeros((2, 2)))
 
@@ -138,3 +133,54 @@ def test_wrong_blocked_and_counting_calls_are_rejected():
         kernels.counted_events(np.zeros((2, 12)), 5, np.zeros(12, dtype=np.int64), np.zeros(12, dtype=np.int64))
     with pytest.raises(EvsimError, match="fan must be int64"):
         kernels.counted_events(np.zeros((2, 12)), 6, np.zeros(12, dtype=np.int32), np.zeros(12, dtype=np.int64))
+
+
+# -- bit-packed attention -------------------------------------------------------------------
+
+def attention_counts_by_hand(q, k, v, order):
+    """One step, one head: the four counts from the integer products (NumPy, dense)."""
+    d = q.shape[1]
+    if order == "qk_first":
+        scores, v_nnz = q @ k.T, v.sum(axis=1)
+        return [scores.sum(), (scores != 0).sum() * d, ((scores != 0) * v_nnz).sum(), (scores * v_nnz).sum()]
+    kv = k.T @ v
+    additions = (q * (kv != 0).sum(axis=1)).sum()
+    return [kv.sum(), q.sum() * d, additions, additions]
+
+
+@pytest.mark.parametrize("n_tokens,width,heads", [(5, 8, 1), (64, 384, 12), (65, 130, 2), (130, 70, 1), (3, 200, 1)])
+@pytest.mark.parametrize("order", ["qk_first", "kv_first"])
+def test_bit_packed_attention_is_the_integer_product(n_tokens, width, heads, order):
+    """Across word boundaries (65, 130 tokens; 65, 70, 200 features), at every density (0.9
+    makes scores reach d: every bit plane in use), in both associations and three dtypes:
+    the values are scale · Q Kᵀ V exactly, the counts those of the declared order (done event by event)."""
+    rng = np.random.default_rng(n_tokens * width)
+    d = width // heads
+    for rate in (0.0, 0.04, 0.3, 0.9):
+        spikes = [(rng.random((2, n_tokens, width)) < rate).astype(np.int64) for _ in range(3)]
+        expected = np.zeros((2, n_tokens, width), dtype=np.int64)
+        counts = np.zeros((2, 4), dtype=np.int64)
+        for s in range(2):
+            for h in range(heads):
+                q, k, v = (a[s][:, h * d:(h + 1) * d] for a in spikes)
+                expected[s][:, h * d:(h + 1) * d] = q @ k.T @ v
+                counts[s] += attention_counts_by_hand(q, k, v, order)
+        for dtype in (np.float64, np.float32, np.int64):
+            for association in ("cheaper", "qk", "kv"):
+                out = np.full((2, n_tokens, width), -1, dtype=np.float64 if dtype == np.int64 else dtype)
+                got = attention_bits.attention_bits(*(a.astype(dtype) for a in spikes), heads, order, 0.3, out,
+                                                    association)
+                assert np.array_equal(out, (expected * 0.3).astype(out.dtype)), (rate, dtype, association)
+                assert np.array_equal(got, counts), (rate, dtype, association)
+
+
+def test_wrong_bit_packed_attention_calls_are_rejected():
+    x = np.zeros((1, 4, 6))
+    with pytest.raises(EvsimError, match="do not split into 4 heads"):
+        attention_bits.attention_bits(x, x, x, 4, "qk_first", 1.0, x.copy())
+    with pytest.raises(EvsimError, match="differ in shape"):
+        attention_bits.attention_bits(x, x, x[:, :3], 1, "qk_first", 1.0, x.copy())
+    with pytest.raises(EvsimError, match="unknown association"):
+        attention_bits.attention_bits(x, x, x, 1, "qk_first", 1.0, x.copy(), "both")
+    with pytest.raises(EvsimError, match="unknown order"):
+        attention_bits.attention_bits(x, x, x, 1, "vq_first", 1.0, x.copy())

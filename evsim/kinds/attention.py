@@ -6,7 +6,9 @@
 ``kv_first`` computes Kᵀ V then Q· (d×d, the ImageNet code). Same function, different
 operation counts: 2·N²·D versus 2·N·D·d per step.
 
-Event step, qk_first: every (q token, k token) pair spiking on one feature is a coincidence
+q, k and v must be binary spikes (checked at load). Event step: all steps and heads in one
+bit-packed AND + popcount call (``attention_bits``), counted as the events would be done one
+by one — qk_first: every (q token, k token) pair spiking on one feature is a coincidence
 adding 1 to a score; each nonzero score S[n, m] then adds into y[n] only where V[m] has
 spikes — Σ over nonzero S[n, m] of nnz(V[m]) additions (value-weighted: Σ S[n, m]·nnz(V[m])).
 kv_first: every (k feature, v feature) pair spiking in one token adds 1 to M = KᵀV; each q
@@ -22,9 +24,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spec.layer import ShapeProblem, require_rank
+from ..spec.layer import ANALOG, ShapeProblem, require_rank, require_spikes
 from ..spec.registry import register
-from . import kernels
+from . import attention_bits
 from .base import Kind
 
 ORDERS = ("qk_first", "kv_first")
@@ -61,6 +63,10 @@ class Attention(Kind):
     def output_shape(self, in_shapes):
         return qkv_shape(in_shapes, self.heads)
 
+    def output_values(self, in_values):
+        require_spikes(in_values, ["q", "k", "v"])
+        return ANALOG
+
     def dense_ops(self, in_shapes, out_shape):
         n, d_model = in_shapes[0]
         if self.order == "qk_first":
@@ -77,12 +83,13 @@ class Attention(Kind):
         return 2 * n * n * width
 
     def workspace_elements(self, in_shapes, out_shape, steps, engine):
-        """The intermediate product of every head over the steps ([S, h, N, N] or [S, h, d, d])
-        and the integer copies of q, k, v the event step makes."""
+        """Dense: the intermediate product of every head over the steps ([S, h, N, N] or
+        [S, h, d, d]) and its scaled copy. Both: 4·N·D for the output and copies (the event
+        step's bit-packed spikes and bit planes are 1/64 of an element per spike slot)."""
         n, width = in_shapes[0]
         d = width // self.heads
         inner = n * n if self.order == "qk_first" else d * d
-        return steps * self.heads * inner * (2 if engine == "dense" else 1) + 4 * n * width
+        return (2 * steps * self.heads * inner if engine == "dense" else 0) + 4 * n * width
 
     def prepare(self, params, dtype, facts, engine):
         return {"facts": facts}
@@ -103,18 +110,13 @@ class Attention(Kind):
 
     def event(self, plan, inputs, state, counts, steps):
         facts = plan["facts"]
-        kernel = kernels.attention_qk_first if self.order == "qk_first" else kernels.attention_kv_first
         S, n_tokens, width = inputs[0].shape
         out = np.empty(inputs[0].shape, dtype=inputs[0].dtype)
-        for s, t in enumerate(range(steps.start, steps.stop)):
-            q, k, v = (np.rint(a[s]).astype(np.int64) for a in inputs)  # spikes as exact integers
-            acc = np.zeros((n_tokens, width), dtype=np.int64)
-            coincidences, rows, synaptic, weighted = kernel(q, k, v, self.heads, acc)
-            counts["attention_coincidences"][t] = coincidences
-            counts["attention_row_additions"][t] = rows
-            counts["synaptic_events"][t] = counts["synaptic_events_nonzero"][t] = synaptic
-            counts["weighted_synaptic_events"][t] = weighted
-            out[s] = acc * self.scale
+        per_step = attention_bits.attention_bits(*inputs, self.heads, self.order, self.scale, out)
+        for column, field in enumerate(("attention_coincidences", "attention_row_additions",
+                                        "synaptic_events", "weighted_synaptic_events")):
+            counts[field][steps] = per_step[:, column]
+        counts["synaptic_events_nonzero"][steps] = per_step[:, 2]
         counts["dense_synaptic_ops"][steps] = facts.synapses
         counts["dense_macs"][steps] = facts.dense_ops
         counts["tokens"][steps] = n_tokens

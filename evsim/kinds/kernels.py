@@ -174,84 +174,6 @@ def _add_coincidences(left, right, product, left_idx, right_idx):
     return n_left * n_right
 
 
-@njit(cache=True, parallel=True)
-def _attention_qk_first(q, k, v, heads, out):
-    """out_h = (Q_h K_hᵀ) V_h from integer spikes q, k, v [N, D] (0/1). Returns, summed over heads:
-    coincidences (Σ_j nnz(q[:, j])·nnz(k[:, j])), row additions (nonzero scores × d), additions
-    event by event (Σ over nonzero S[n, m] of nnz(V[m])), and the same weighted by S[n, m]."""
-    n_tokens, width = q.shape
-    d = width // heads
-    stats = np.zeros((heads, 4), dtype=np.int64)
-    for h in prange(heads):
-        scores = np.zeros((n_tokens, n_tokens), dtype=np.int64)
-        q_idx = np.empty(n_tokens, dtype=np.int64)
-        k_idx = np.empty(n_tokens, dtype=np.int64)
-        coincidences = 0
-        for j in range(h * d, (h + 1) * d):  # feature j: every (q token, k token) pair spiking on it
-            coincidences += _add_coincidences(q[:, j], k[:, j], scores, q_idx, k_idx)
-        v_nnz = np.zeros(n_tokens, dtype=np.int64)
-        for m in range(n_tokens):
-            for j in range(h * d, (h + 1) * d):
-                if v[m, j] != 0:
-                    v_nnz[m] += 1
-        scatters = 0
-        weighted = 0
-        nonzero = 0
-        for n in range(n_tokens):
-            for m in range(n_tokens):
-                a = scores[n, m]
-                if a != 0:
-                    scatters += 1
-                    weighted += a * v_nnz[m]
-                    nonzero += v_nnz[m]
-                    target = out[n, h * d:(h + 1) * d]
-                    row = v[m, h * d:(h + 1) * d]
-                    for j in range(d):  # v is 0/1: adding a·0 changes nothing and keeps the loop branch-free
-                        target[j] += a * row[j]
-        stats[h, 0] = coincidences
-        stats[h, 1] = scatters * d
-        stats[h, 2] = nonzero
-        stats[h, 3] = weighted
-    return stats.sum(axis=0)
-
-
-@njit(cache=True, parallel=True)
-def _attention_kv_first(q, k, v, heads, out):
-    """out_h = Q_h (K_hᵀ V_h): per token, each (k spike i, v spike j) pair adds 1 to M[i, j]
-    (a coincidence); then each q spike (n, i) adds row M[i, :]. Returns, summed over heads:
-    coincidences, row additions (q spikes × d), additions event by event (Σ over q spikes
-    of nnz(M[i, :])) and the same again (a q spike is binary: nothing to weight)."""
-    n_tokens, width = q.shape
-    d = width // heads
-    stats = np.zeros((heads, 4), dtype=np.int64)
-    for h in prange(heads):
-        kv = np.zeros((d, d), dtype=np.int64)
-        k_idx = np.empty(d, dtype=np.int64)
-        v_idx = np.empty(d, dtype=np.int64)
-        coincidences = 0
-        for n in range(n_tokens):  # token n: every (k feature, v feature) pair spiking in it
-            coincidences += _add_coincidences(k[n, h * d:(h + 1) * d], v[n, h * d:(h + 1) * d], kv, k_idx, v_idx)
-        row_nnz = np.zeros(d, dtype=np.int64)
-        for i in range(d):
-            for j in range(d):
-                if kv[i, j] != 0:
-                    row_nnz[i] += 1
-        scatters = 0
-        nonzero = 0
-        for n in range(n_tokens):
-            for i in range(d):
-                if q[n, h * d + i] != 0:
-                    scatters += 1
-                    nonzero += row_nnz[i]
-                    for j in range(d):
-                        out[n, h * d + j] += kv[i, j]
-        stats[h, 0] = coincidences
-        stats[h, 1] = scatters * d
-        stats[h, 2] = nonzero
-        stats[h, 3] = nonzero
-    return stats.sum(axis=0)
-
-
 # -- checked entry points ------------------------------------------------------------------
 
 def _require(condition, kernel, what):
@@ -348,24 +270,6 @@ def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, strid
     _events(ev_index, ev_val, k, out.shape[0] * in_h * in_w)
     _require(min(k_h, k_w, stride_h, stride_w) >= 1 and min(pad_h, pad_w) >= 0, k, "bad geometry")
     _maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w)
-
-
-def _attention_args(q, k, v, heads, out, kernel):
-    for name, a in (("q", q), ("k", k), ("v", v), ("accumulator", out)):
-        _array(a, kernel, name, 2, "i")
-        _require(a.dtype == np.int64, kernel, lambda name=name: f"{name} must hold int64 spike counts")
-    _require(q.shape == k.shape == v.shape == out.shape, kernel, "q, k, v and the accumulator differ in shape")
-    _require(heads >= 1 and q.shape[1] % heads == 0, kernel, lambda: f"{q.shape[1]} features do not split into {heads} heads")
-
-
-def attention_qk_first(q, k, v, heads, out):
-    _attention_args(q, k, v, heads, out, "attention_qk_first")
-    return _attention_qk_first(q, k, v, heads, out)
-
-
-def attention_kv_first(q, k, v, heads, out):
-    _attention_args(q, k, v, heads, out, "attention_kv_first")
-    return _attention_kv_first(q, k, v, heads, out)
 
 
 def vector_gather(ev_index, ev_val, rows, out):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..spec.layer import BINARY, ShapeProblem, require_rank
+from ..spec.layer import ShapeProblem, require_rank, require_spikes
 from ..spec.registry import register
 from ..stats import Rate
 from .base import Passive
@@ -43,8 +43,7 @@ class Mask(Passive):
                            f"(tokens per head), got {list(g)}")
 
     def output_values(self, in_values):
-        if in_values[1] != BINARY:
-            raise ShapeProblem("the gate must be binary spikes (put a spiking layer before it)")
+        require_spikes(in_values[1:], ["the gate"])
         return in_values[0]
 
     def dense(self, plan, inputs, state):

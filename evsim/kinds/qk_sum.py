@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spec.layer import BINARY, INTEGER, ShapeProblem, require_rank
+from ..spec.layer import INTEGER, ShapeProblem, require_rank, require_spikes
 from ..spec.registry import register
 from ..stats import Rate
 from . import kernels
@@ -57,8 +57,7 @@ class SpikeSum(Kind):
         return in_shapes[0]
 
     def output_values(self, in_values):
-        if in_values[0] != BINARY:
-            raise ShapeProblem("q must be binary spikes (put a spiking layer before it)")
+        require_spikes(in_values, ["q"])
         return INTEGER
 
     def dense_ops(self, in_shapes, out_shape):

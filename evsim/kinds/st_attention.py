@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spec.layer import ShapeProblem
+from ..spec.layer import ANALOG, ShapeProblem, require_spikes
 from ..spec.registry import register
 from . import st_attention_kernels
 from .attention import qkv_shape
@@ -74,6 +74,10 @@ class STAttention(Kind):
 
     def output_shape(self, in_shapes):
         return qkv_shape(in_shapes, self.heads)
+
+    def output_values(self, in_values):
+        require_spikes(in_values, ["q", "k", "v"])
+        return ANALOG
 
     def dense_ops(self, in_shapes, out_shape):
         """With the whole window filled: 2·N·(w + 1)·N·D."""

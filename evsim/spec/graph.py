@@ -488,6 +488,7 @@ class _SpecReader:
             in_shapes = [shapes[i] if i in shapes else self._guess(layer, shapes, name, lines) for i in layer.inputs]
             try:
                 shape = tuple(layer.output_shape(in_shapes))
+                out_values = layer.output_values([values.get(i, ANALOG) for i in layer.inputs])
             except ShapeProblem as err:
                 producers = ", ".join(f"'{i}' {list(shapes[i])}" for i in layer.inputs)
                 self.fail(f"{err} (inputs: {producers})", line=lines[name], layer=name, fix=err.fix)
@@ -499,7 +500,7 @@ class _SpecReader:
                           f"{list(shapes[name])} on the first", line=lines[name], layer=name,
                           fix="a delayed input must have the shape of the layer's other inputs")
             shapes[name] = shape
-            values[name] = layer.output_values([values.get(i, ANALOG) for i in layer.inputs])
+            values[name] = out_values
             if layer.static or any(i in static for i in layer.inputs):
                 if not layer.static and not all(i in static for i in layer.inputs):
                     self.fail("mixes per-step inputs with inputs averaged over time", line=lines[name], layer=name)

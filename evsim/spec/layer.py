@@ -44,6 +44,15 @@ def require_rank(shape, ranks, what):
         raise ShapeProblem(f"expects {expected} per step, got shape {list(shape)} from {what}")
 
 
+def require_spikes(in_values, names):
+    """Each named input binary spikes: kinds whose arithmetic is AND/coincidence on 0/1 say so
+    at load time instead of miscounting integer or analog values."""
+    for name, values in zip(names, in_values):
+        if values != BINARY:
+            raise ShapeProblem(f"{name} must be binary spikes, got {values} values "
+                               "(put a spiking layer before it)")
+
+
 @dataclass(frozen=True)
 class LayerFacts:
     """What the spec knows of one layer's place in the graph — everything a kind's engine
