@@ -6,6 +6,8 @@ import pytest
 from evsim.errors import EvsimError
 from evsim.kinds import attention_bits, kernels
 
+import reference
+
 
 def conv_call(**change):
     x = np.zeros((2, 3, 3))   # [C, H, W]
@@ -184,3 +186,30 @@ def test_wrong_bit_packed_attention_calls_are_rejected():
         attention_bits.attention_bits(x, x, x, 1, "qk_first", 1.0, x.copy(), "both")
     with pytest.raises(EvsimError, match="unknown order"):
         attention_bits.attention_bits(x, x, x, 1, "vq_first", 1.0, x.copy())
+
+
+@pytest.mark.parametrize("geometry", [((3, 3), (2, 2), (1, 1)), ((2, 3), (1, 2), (1, 1)), ((3, 2), (3, 1), (0, 1)),
+                                      ((1, 1), (1, 1), (0, 0))])
+def test_max_pool_is_the_window_maximum(geometry):
+    """Every step and channel in one call, integer spike counts 0–3 and analog values of both
+    signs (where −∞ padding matters), odd sizes, a stride as large as the kernel: the PyTorch
+    window maximum, whatever the output held before."""
+    kernel, stride, padding = geometry
+    rng = np.random.default_rng(sum(kernel) + 7 * sum(stride))
+    spikes = rng.integers(0, 4, (3, 5, 7, 9)) * (rng.random((3, 5, 7, 9)) < 0.3)
+    for x in (spikes, rng.normal(-1, 1, (3, 5, 7, 9))):
+        expected = np.stack([reference.maxpool(frame, kernel, stride, padding) for frame in x])
+        for dtype in (np.float64, np.float32):
+            out = np.full(expected.shape, 9.0, dtype=dtype)
+            kernels.max_pool(x.astype(dtype), out, *kernel, *stride, *padding)
+            assert np.array_equal(out, expected.astype(dtype))
+
+
+def test_wrong_max_pool_calls_are_rejected():
+    x = np.zeros((1, 2, 5, 5))
+    with pytest.raises(EvsimError, match="bad geometry"):
+        kernels.max_pool(x, np.zeros((1, 2, 3, 3)), 2, 2, 2, 2, 2, 0)   # padding over half the kernel
+    with pytest.raises(EvsimError, match="does not fit"):
+        kernels.max_pool(x, np.zeros((1, 2, 3, 3)), 3, 3, 2, 2, 0, 0)   # 5 → 2, not 3
+    with pytest.raises(EvsimError, match="differ"):
+        kernels.max_pool(x, np.zeros((1, 2, 3, 3), dtype=np.float32), 3, 3, 2, 2, 1, 1)

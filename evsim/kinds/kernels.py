@@ -133,25 +133,29 @@ def _vector_gather(ev_index, ev_val, rows, out):
             out[o] += val * row[o]
 
 
-@njit(cache=True)
-def _maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
-    """Max pooling of non-negative events: each event raises every window that holds it."""
-    h_out, w_out = out.shape[1], out.shape[2]
-    plane = in_h * in_w
-    for e in range(ev_index.shape[0]):
-        c, rest, val = ev_index[e] // plane, ev_index[e] % plane, ev_val[e]
-        y, x = rest // in_w, rest % in_w
-        for u in range(k_h):
-            ty = y + pad_h - u
-            if ty < 0 or ty % stride_h != 0 or ty // stride_h >= h_out:
-                continue
-            for v in range(k_w):
-                tx = x + pad_w - v
-                if tx < 0 or tx % stride_w != 0 or tx // stride_w >= w_out:
-                    continue
-                i, j = ty // stride_h, tx // stride_w
-                if val > out[c, i, j]:
-                    out[c, i, j] = val
+@njit(cache=True, parallel=True)
+def _max_pool(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
+    """out[s, c, i, j] = max over the window's inputs inside the image (−∞ padding never wins:
+    every window holds an input when 2·pad ≤ k), separably: the rows of window row i first,
+    y ∈ [i·s_h − p_h, i·s_h − p_h + k_h) ∩ [0, H), then the columns of that row maximum.
+    One task per (step, channel) plane."""
+    steps, channels, in_h, in_w = x.shape
+    h_out, w_out = out.shape[2], out.shape[3]
+    for task in prange(steps * channels):
+        s, c = task // channels, task % channels
+        rows = np.empty(in_w, dtype=x.dtype)
+        for i in range(h_out):
+            first, stop = max(0, i * stride_h - pad_h), min(in_h, i * stride_h - pad_h + k_h)
+            rows[:] = x[s, c, first]
+            for y in range(first + 1, stop):
+                for xx in range(in_w):
+                    rows[xx] = max(rows[xx], x[s, c, y, xx])
+            for j in range(w_out):
+                first, stop = max(0, j * stride_w - pad_w), min(in_w, j * stride_w - pad_w + k_w)
+                best = rows[first]
+                for xx in range(first + 1, stop):
+                    best = max(best, rows[xx])
+                out[s, c, i, j] = best
 
 
 @njit(cache=True)
@@ -264,12 +268,16 @@ def conv_gather(ev_index, ev_val, position_start, c_in, in_h, in_w, weight_t, ou
                  dil_h, dil_w, c_per_group, o_per_group)
 
 
-def maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
-    k = "maxpool_scatter"
-    _array(out, k, "output", 3)
-    _events(ev_index, ev_val, k, out.shape[0] * in_h * in_w)
-    _require(min(k_h, k_w, stride_h, stride_w) >= 1 and min(pad_h, pad_w) >= 0, k, "bad geometry")
-    _maxpool_scatter(ev_index, ev_val, in_h, in_w, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w)
+def max_pool(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w):
+    """Max pooling (−∞ padding, 2·pad ≤ kernel) of every step of x [S, C, H, W] into ``out`` [S, C, H', W'] (overwritten)."""
+    k = "max_pool"
+    _array(x, k, "input", 4)
+    _array(out, k, "output", 4)
+    _require(x.shape[:2] == out.shape[:2] and x.dtype == out.dtype, k, "input and output differ in steps, channels or dtype")
+    _require(min(k_h, k_w, stride_h, stride_w) >= 1 and 0 <= 2 * pad_h <= k_h and 0 <= 2 * pad_w <= k_w, k, "bad geometry")
+    _require(out.shape[2] == (x.shape[2] + 2 * pad_h - k_h) // stride_h + 1
+             and out.shape[3] == (x.shape[3] + 2 * pad_w - k_w) // stride_w + 1, k, "output size does not fit the geometry")
+    _max_pool(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w)
 
 
 def vector_gather(ev_index, ev_val, rows, out):

@@ -2,8 +2,10 @@
 
     y[c, i, j] = max_{u,v} x[c, s·i − p + u, s·j − p + v]
 
-Event step (binary or integer spikes, which are ≥ 0): each event raises every window that
-holds it; windows without events stay 0. Analog inputs take the dense path.
+Event step: every step and channel in one compiled call, separably (rows, then columns). A
+max-pool does no synaptic work, so it is not counted; measured on Spikformer's pools at 15 %,
+raising each event's windows (an event formulation) took 8–12 ms per image against about 2 ms for
+this window maximum, which reads every input once whatever the rate. Analog inputs take the dense path.
 Expected rate, inputs independent: a window of k² inputs fires with 1 − (1 − e)^{k²}.
 """
 from __future__ import annotations
@@ -47,14 +49,8 @@ class MaxPool2d(Pool2d):
 
     def event(self, plan, inputs, state, counts, steps):
         x = inputs[0]
-        facts = plan["facts"]
-        if facts.in_values[0] == ANALOG:
-            return self.dense(plan, inputs, state)
-        out = np.zeros((x.shape[0], *facts.out_shape), dtype=x.dtype)
-        for s in range(x.shape[0]):
-            index, values = kernels.extract_events(x[s].reshape(-1))
-            kernels.maxpool_scatter(index, values, x.shape[2], x.shape[3], out[s], *self.kernel_size, *self.stride,
-                                    *self.padding)
+        out = np.empty((x.shape[0], *plan["facts"].out_shape), dtype=x.dtype)
+        kernels.max_pool(x, out, *self.kernel_size, *self.stride, *self.padding)
         return out
 
     def output_rate(self, facts, in_rates):
