@@ -54,13 +54,19 @@ def events_per_step(a: np.ndarray) -> np.ndarray:
     """Nonzero elements per step of a [S, ...] array, counted once per array object: a layer's
     output is otherwise counted again by the walk (its activity) and by every consumer (its
     input events). Only for arrays no longer written (finished layer outputs)."""
-    key = id(a)
-    hit = _EVENTS.get(key)
+    hit = _EVENTS.get(id(a))
     if hit is not None and hit[0]() is a:
         return hit[1]
     counts = np.count_nonzero(a.reshape(a.shape[0], -1), axis=1)
-    _EVENTS[key] = (weakref.ref(a, lambda _, key=key: _EVENTS.pop(key, None)), counts)
+    remember_events(a, counts)
     return counts
+
+
+def remember_events(a: np.ndarray, counts: np.ndarray) -> None:
+    """Nonzero elements per step of a finished output, as its producer counted them while
+    writing it: ``events_per_step`` then answers from them."""
+    key = id(a)
+    _EVENTS[key] = (weakref.ref(a, lambda _, key=key: _EVENTS.pop(key, None)), np.asarray(counts))
 
 
 def output_rate(output: np.ndarray, values: str, parts: int = 1) -> tuple | list:

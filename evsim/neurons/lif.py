@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from ..stats import remember_events
 from . import Twin, check_reset, fire, register, reset
 
 NAME = "lif"
@@ -67,16 +68,19 @@ def _lif_steps(x, v, tau, keep, v_threshold, v_reset, hard, decay_input, out):
     """``step`` over S steps, the same operations in the same order and dtype as the NumPy
     expressions above (constants cast to x's dtype, as NumPy casts a Python float beside an
     array). x, out [S, n]; v [n], updated in place. keep = 1 − 1/τ. One thread per block of
-    neurons; inside it, step by step over the block (a vector loop)."""
+    neurons; inside it, step by step over the block (a vector loop). Returns the spikes of
+    each step, counted as they are written."""
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     n = x.shape[1]
     blocks = (n + 4095) // 4096
+    spikes = np.zeros((blocks, x.shape[0]), dtype=np.int64)
     for b in prange(blocks):
         first, last = b * 4096, min(b * 4096 + 4096, n)
         vb = v[first:last]
         for s in range(x.shape[0]):
             xb, ob = x[s, first:last], out[s, first:last]
+            fired = 0
             for i in range(last - first):
                 vi = vb[i]
                 xi = xb[i]
@@ -87,6 +91,9 @@ def _lif_steps(x, v, tau, keep, v_threshold, v_reset, hard, decay_input, out):
                 spike = one if h >= v_threshold else zero
                 ob[i] = spike
                 vb[i] = h * (one - spike) + v_reset * spike if hard else h - spike * v_threshold
+                fired += h >= v_threshold
+            spikes[b, s] = fired
+    return spikes.sum(axis=0)
 
 
 def run_steps(x, state: State, p: Parameters):
@@ -98,9 +105,11 @@ def run_steps(x, state: State, p: Parameters):
     v = np.array(state.v, dtype=x.dtype).reshape(-1)
     out = np.empty_like(flat)
     hard = p.v_reset is not None
-    _lif_steps(flat, v, cast(p.tau), cast(1.0 - 1.0 / p.tau), cast(p.v_threshold), cast(p.v_reset if hard else 0.0),
-               hard, bool(p.decay_input), out)
-    return out.reshape(x.shape), State(v.reshape(x.shape[1:]))
+    spikes = _lif_steps(flat, v, cast(p.tau), cast(1.0 - 1.0 / p.tau), cast(p.v_threshold),
+                        cast(p.v_reset if hard else 0.0), hard, bool(p.decay_input), out)
+    out = out.reshape(x.shape)
+    remember_events(out, spikes)   # counted while written: no pass over the output to count them
+    return out, State(v.reshape(x.shape[1:]))
 
 
 def tie_input(p: Parameters):
