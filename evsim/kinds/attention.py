@@ -43,9 +43,21 @@ def qkv_shape(in_shapes, heads) -> tuple:
     return in_shapes[0]
 
 
+class SpikingQKV:
+    """The inputs of every attention kind: q, k and v binary spikes of one [N, D] shape, D
+    divisible into ``heads``; the output analog."""
+
+    def output_shape(self, in_shapes):
+        return qkv_shape(in_shapes, self.heads)
+
+    def output_values(self, in_values):
+        require_spikes(in_values, ["q", "k", "v"])
+        return ANALOG
+
+
 @register
 @dataclass
-class Attention(Kind):
+class Attention(SpikingQKV, Kind):
     step_local: ClassVar[bool] = True
     heads: int = 1
     scale: float = 0.125
@@ -59,13 +71,6 @@ class Attention(Kind):
             raise ShapeProblem(f"'order' must be qk_first or kv_first, got {self.order!r}")
         if not isinstance(self.heads, int) or self.heads < 1:
             raise ShapeProblem(f"'heads' must be a positive int, got {self.heads!r}")
-
-    def output_shape(self, in_shapes):
-        return qkv_shape(in_shapes, self.heads)
-
-    def output_values(self, in_values):
-        require_spikes(in_values, ["q", "k", "v"])
-        return ANALOG
 
     def dense_ops(self, in_shapes, out_shape):
         n, d_model = in_shapes[0]

@@ -13,9 +13,9 @@ into bit planes, a = Σ_b 2^b a_b, so it is AND + popcount again, plane by plane
 
 Both associations give the same integers, so the values are formed by the cheaper one for the
 shape (about N²·⌈d/64⌉ + N·d·log₂d·⌈N/64⌉ word operations against d²·⌈N/64⌉ + N·d·log₂N·⌈d/64⌉)
-and scaled once: equal bit for bit to the event-by-event kernels
-(``kernels.attention_qk_first`` / ``attention_kv_first``). The counts are always the declared
-order's, from the nonzero structure of its intermediate (one AND per pair, no popcount):
+and scaled once: equal bit for bit to the products done event by event (the integers are the
+same; the scaling is one rounding either way). The counts are always the declared order's, as
+the events would be done one by one, from its intermediate's nonzero structure (one AND per pair):
 
     qk_first   coincidences Σ_i nnz(Q[:, i])·nnz(K[:, i]); rows nnz(S)·d;
                additions Σ_{S[n,m]≠0} nnz(V[m]); weighted Σ_m nnz(V[m])·Σ_i K[m, i]·nnz(Q[:, i])

@@ -28,10 +28,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spec.layer import ANALOG, ShapeProblem, require_spikes
+from ..spec.layer import ShapeProblem
 from ..spec.registry import register
 from . import st_attention_kernels
-from .attention import qkv_shape
+from .attention import SpikingQKV
 from .base import Kind
 
 
@@ -56,7 +56,7 @@ def binomial_tail(n, p, c) -> tuple[float, float]:
 
 @register
 @dataclass
-class STAttention(Kind):
+class STAttention(SpikingQKV, Kind):
     heads: int = 1
     scale: float = 0.125
     window: int = 0
@@ -71,13 +71,6 @@ class STAttention(Kind):
             raise ShapeProblem(f"'window' must be an int ≥ 0 (earlier steps attended to), got {self.window!r}")
         if self.scale <= 0:
             raise ShapeProblem(f"'scale' must be positive, got {self.scale!r}")
-
-    def output_shape(self, in_shapes):
-        return qkv_shape(in_shapes, self.heads)
-
-    def output_values(self, in_values):
-        require_spikes(in_values, ["q", "k", "v"])
-        return ANALOG
 
     def dense_ops(self, in_shapes, out_shape):
         """With the whole window filled: 2·N·(w + 1)·N·D."""
