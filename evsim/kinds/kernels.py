@@ -52,11 +52,11 @@ def _counted_events(x, group_size, fan, fan_nonzero):
     jobs = steps * groups
     starts = np.zeros(jobs + 1, dtype=np.int64)
     for g in prange(jobs):
-        row = x[g // groups, (g % groups) * group_size:(g % groups + 1) * group_size]
+        first = (g % groups) * group_size
+        row = x[g // groups, first:first + group_size]   # 1-D views: the loops vectorise (2-D indexing did not)
         n = 0
         for k in range(group_size):
-            if row[k] != 0:
-                n += 1
+            n += row[k] != 0
         starts[g + 1] = n
     for g in range(jobs):
         starts[g + 1] += starts[g]
@@ -66,19 +66,22 @@ def _counted_events(x, group_size, fan, fan_nonzero):
     for g in prange(jobs):
         s, first = g // groups, (g % groups) * group_size
         n = starts[g]
+        if n == starts[g + 1]:
+            continue
+        row = x[s, first:first + group_size]
+        fans, fans_nonzero = fan[first:first + group_size], fan_nonzero[first:first + group_size]
         synaptic = 0
         nonzero = 0
         weighted = 0.0
         for k in range(group_size):
-            val = x[s, first + k]
+            val = row[k]
             if val != 0:
-                e = first + k
-                index[n] = s * size + e
+                index[n] = s * size + first + k
                 values[n] = val
                 n += 1
-                synaptic += fan[e]
-                nonzero += fan_nonzero[e]
-                weighted += val * fan[e]
+                synaptic += fans[k]
+                nonzero += fans_nonzero[k]
+                weighted += val * fans[k]
         partial[g, 0] = synaptic
         partial[g, 1] = weighted
         partial[g, 2] = nonzero
