@@ -93,8 +93,9 @@ def test_spikformer_configs_spike_for_spike(tmp_path, model, size, depth, rate):
 
 def test_dense_inputs_go_through_blas_only_above_the_threshold_and_only_when_allowed(tmp_path):
     """The mixed engine's choice, checked against each layer's input density measured by the
-    dense engine: layers with an event_dense path above the threshold run densely, the rest
-    (and every layer under strict_events) scatter events."""
+    dense engine: layers with an event_dense path above the threshold (conv, linear: the
+    engine's; attention: any spike at all) run densely, the rest (and every layer under
+    strict_events) scatter events."""
     from evsim.engines.event import DENSE_INPUTS_ABOVE
     spec = shrunk(tmp_path, "spikformer-cifar10-2-384", None, 1)
     net = evsim.load(spec, evsim.synthetic_weights(spec, seed=3, target_rate=0.25))
@@ -102,8 +103,10 @@ def test_dense_inputs_go_through_blas_only_above_the_threshold_and_only_when_all
     reference = net.run(x, engine="dense")
     mixed = net.run(x, engine="event")
     density = {name: s.total("input_events") / s.total("input_elements") for name, s in reference.stats.items()}
-    has_path = {name for name in density if spec.layers[name].kind in ("linear", "conv2d")}
-    expected = {name: "dense" if name in has_path and density[name] > DENSE_INPUTS_ABOVE else "events" for name in density}
+    threshold = {"linear": DENSE_INPUTS_ABOVE, "conv2d": DENSE_INPUTS_ABOVE, "attention": 0.0}
+    expected = {name: "dense" if density[name] > threshold.get(spec.layers[name].kind, 1.0) else "events"
+                for name in density}
+    assert expected["block.0.attn.ssa"] == "dense"
     assert {name: mixed.execution[name] for name in density} == expected
     assert "dense" in expected.values() and "events" in expected.values()   # both paths exercised
     assert set(net.run(x, engine="event", strict_events=True).execution.values()) == {"events"}

@@ -174,6 +174,8 @@ def test_bit_packed_attention_is_the_integer_product(n_tokens, width, heads, ord
                                                     association)
                 assert np.array_equal(out, (expected * 0.3).astype(out.dtype)), (rate, dtype, association)
                 assert np.array_equal(got, counts), (rate, dtype, association)
+            only = attention_bits.attention_counts(*(a.astype(dtype) for a in spikes), heads, order)
+            assert np.array_equal(only, counts), (rate, dtype)
 
 
 def test_wrong_bit_packed_attention_calls_are_rejected():

@@ -39,6 +39,11 @@ def has_dense_path(layer) -> bool:
     return type(layer).event_dense is not Kind.event_dense
 
 
+def dense_threshold(layer) -> float:
+    """The input density above which ``layer`` computes through BLAS: its kind's, or the engine's."""
+    return DENSE_INPUTS_ABOVE if layer.dense_inputs_above is None else layer.dense_inputs_above
+
+
 def event_step(plan, stats, executions, strict_events, batch=1):
     """The engine's step for :mod:`.walk`: a kind's ``event`` facet, recording into ``stats``
     (per layer, ``batch`` inputs' steps end to end) and, per input, into ``executions[b]``
@@ -57,7 +62,7 @@ def event_step(plan, stats, executions, strict_events, batch=1):
         per_input = facts.steps  # a counted layer's steps per input (one step at a time in a cycle)
         parts = [slice(start, min(start + per_input, steps.stop)) for start in range(steps.start, steps.stop, per_input)]
         record_inputs(inputs, facts.in_values, counts, steps)
-        dense = [not strict_events and has_dense_path(layer) and input_density(counts, part) > DENSE_INPUTS_ABOVE
+        dense = [not strict_events and has_dense_path(layer) and input_density(counts, part) > dense_threshold(layer)
                  for part in parts]
         for part, dense_part in zip(parts, dense):
             executions[part.start // per_input].setdefault(name, "dense" if dense_part else "events")

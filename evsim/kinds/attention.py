@@ -7,8 +7,9 @@
 operation counts: 2·N²·D versus 2·N·D·d per step.
 
 q, k and v must be binary spikes (checked at load). Event step: all steps and heads in one
-bit-packed AND + popcount call (``attention_bits``), counted as the events would be done one
-by one — qk_first: every (q token, k token) pair spiking on one feature is a coincidence
+bit-packed AND + popcount call (``attention_bits``); in mixed execution the values come from
+the dense matmuls instead (exact on spikes, and faster at every rate measured) and only the
+counts from the bit-packed kernel. Counted as the events would be done one by one — qk_first: every (q token, k token) pair spiking on one feature is a coincidence
 adding 1 to a score; each nonzero score S[n, m] then adds into y[n] only where V[m] has
 spikes — Σ over nonzero S[n, m] of nnz(V[m]) additions (value-weighted: Σ S[n, m]·nnz(V[m])).
 kv_first: every (k feature, v feature) pair spiking in one token adds 1 to M = KᵀV; each q
@@ -65,6 +66,9 @@ class Attention(SpikingQKV, Kind):
     kind: ClassVar[str] = "attention"
     arity: ClassVar[int | None] = 3
     detail_keys: ClassVar[tuple] = ("coincidences", "synaptic", "weighted", "rows")
+    # BLAS at any density: two small batched matmuls beat the bit-packed products on every
+    # shape and rate measured (benchmarks/bench_attention.py), and on 0/1 spikes they are exact.
+    dense_inputs_above: ClassVar[float] = 0.0
 
     def __post_init__(self):
         if self.order not in ORDERS:
@@ -114,18 +118,31 @@ class Attention(SpikingQKV, Kind):
         return np.ascontiguousarray((out * self.scale).transpose(0, 2, 1, 3).reshape(S, N, D), dtype=inputs[0].dtype)
 
     def event(self, plan, inputs, state, counts, steps):
-        facts = plan["facts"]
-        S, n_tokens, width = inputs[0].shape
         out = np.empty(inputs[0].shape, dtype=inputs[0].dtype)
         per_step = attention_bits.attention_bits(*inputs, self.heads, self.order, self.scale, out)
+        self._record(per_step, plan["facts"], counts, steps)
+        return out
+
+    def event_dense(self, plan, inputs, state, counts, steps):
+        """The dense engine's matmuls (BLAS) for the values, the bit-packed kernel for the counts.
+        On 0/1 spikes every product and partial sum is an integer of at most N·d, exact in the
+        dtype while N·d < 2^24 (float32) or 2^53 (float64); past that, the event step."""
+        facts = plan["facts"]
+        n_tokens, width = facts.in_shapes[0]
+        if n_tokens * (width // self.heads) > 2 ** (np.finfo(inputs[0].dtype).nmant + 1):
+            return self.event(plan, inputs, state, counts, steps)
+        self._record(attention_bits.attention_counts(*inputs, self.heads, self.order), facts, counts, steps)
+        return self.dense(plan, inputs, state)
+
+    def _record(self, per_step, facts, counts, steps):
+        """Counts per step [S, 4] from ``attention_bits`` into the layer's fields."""
         for column, field in enumerate(("attention_coincidences", "attention_row_additions",
                                         "synaptic_events", "weighted_synaptic_events")):
             counts[field][steps] = per_step[:, column]
         counts["synaptic_events_nonzero"][steps] = per_step[:, 2]
         counts["dense_synaptic_ops"][steps] = facts.synapses
         counts["dense_macs"][steps] = facts.dense_ops
-        counts["tokens"][steps] = n_tokens
-        return out
+        counts["tokens"][steps] = facts.in_shapes[0][0]
 
     def count(self, params, inputs, output, facts, counts):
         """Brute force from the dense products: qk_first scores S = QKᵀ, additions

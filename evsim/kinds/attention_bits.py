@@ -30,6 +30,7 @@ from numba.extending import intrinsic
 
 WORD = 64
 ASSOCIATIONS = ("cheaper", "qk", "kv")
+COUNTS_ONLY = len(ASSOCIATIONS)
 
 
 @intrinsic
@@ -53,10 +54,11 @@ def _words(bits):
 def _pack_tokens(x, col0, d, packed):
     """packed[n, w]: the spikes of token n on features col0 … col0 + d − 1, bit i of word i // 64."""
     for n in range(x.shape[0]):
+        row = x[n, col0:col0 + d]   # 1-D views throughout: 2-D indexing keeps these loops scalar
         for w in range(packed.shape[1]):
             word = np.uint64(0)
             for i in range(w * WORD, min(d, (w + 1) * WORD)):
-                word |= np.uint64(x[n, col0 + i] != 0) << np.uint64(i & 63)
+                word |= np.uint64(row[i] != 0) << np.uint64(i & 63)
             packed[n, w] = word
 
 
@@ -65,9 +67,10 @@ def _pack_features(x, col0, d, packed):
     """packed[i, w]: the spikes of feature col0 + i over the tokens, bit n of word n // 64."""
     packed[:] = 0
     for n in range(x.shape[0]):
+        row = x[n, col0:col0 + d]
         word, shift = n >> 6, np.uint64(n & 63)
         for i in range(d):
-            packed[i, word] |= np.uint64(x[n, col0 + i] != 0) << shift
+            packed[i, word] |= np.uint64(row[i] != 0) << shift
 
 
 @njit(cache=True, inline="always")
@@ -142,55 +145,91 @@ def _values_kv(q_tok, k_feat, v_feat, d, n_tokens, scale, out, col0):
             out[n, col0 + j] = _sliced_product(q_tok, n, planes, j, depths[j]) * scale
 
 
-@njit(cache=True, inline="always")
-def _meet(a, row_a, b, row_b):
-    """1 when rows a[row_a] and b[row_b] share a set bit, else 0."""
-    hit = np.uint64(0)
-    for w in range(a.shape[1]):
-        hit |= a[row_a, w] & b[row_b, w]
-    return np.int64(hit != 0)
+@njit(cache=True)
+def _spikes_per_token(x, col0, d):
+    counts = np.empty(x.shape[0], dtype=np.int64)
+    for n in range(x.shape[0]):
+        row = x[n, col0:col0 + d]
+        spikes = 0
+        for i in range(d):
+            spikes += row[i] != 0
+        counts[n] = spikes
+    return counts
 
 
 @njit(cache=True)
-def _counts_qk(q_tok, k_tok, q_feat_nnz, k, v_tok_nnz, d, col0):
-    """The four counts of (Q Kᵀ) V (module docstring)."""
-    n_tokens = q_tok.shape[0]
-    coincidences = nonzero_scores = synaptic = weighted = 0
-    for n in range(n_tokens):
-        for m in range(n_tokens):
-            meet = _meet(q_tok, n, k_tok, m)
-            nonzero_scores += meet
-            synaptic += meet * v_tok_nnz[m]
+def _spikes_per_feature(x, col0, d):
+    counts = np.zeros(d, dtype=np.int64)
+    for n in range(x.shape[0]):
+        row = x[n, col0:col0 + d]
+        for i in range(d):
+            counts[i] += row[i] != 0
+    return counts
+
+
+@njit(cache=True)
+def _counts_qk(q, k, v, col0, d):
+    """The four counts of (Q Kᵀ) V (module docstring), work in proportion to the spikes: the
+    nonzero scores of row n are the tokens reached by any of q[n]'s features,
+    reach[n] = OR over i with Q[n, i] = 1 of Kᵀ[i] (a bit set over tokens), so
+    nnz(S[n]) = popcount(reach[n]) and Σ_{m ∈ reach[n]} nnz(V[m]) is AND + popcount against
+    the bit planes of nnz(V[·])."""
+    n_tokens = q.shape[0]
+    k_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
+    _pack_features(k, col0, d, k_feat)
+    v_nnz = _spikes_per_token(v, col0, d)
+    q_nnz = _spikes_per_feature(q, col0, d)
+    planes = np.zeros((1, _bit_length(d), _words(n_tokens)), dtype=np.uint64)
+    top = 0
     for m in range(n_tokens):
+        _add_to_planes(planes, 0, m, v_nnz[m])
+        top |= v_nnz[m]
+    depth = _bit_length(top)
+    coincidences = nonzero_scores = synaptic = weighted = 0
+    for m in range(n_tokens):
+        row = k[m, col0:col0 + d]
         column_sum = 0   # Σ_n S[n, m]
         for i in range(d):
-            column_sum += (k[m, col0 + i] != 0) * q_feat_nnz[i]
-        weighted += column_sum * v_tok_nnz[m]
+            column_sum += (row[i] != 0) * q_nnz[i]
+        weighted += column_sum * v_nnz[m]
         coincidences += column_sum
+    reach = np.empty((1, _words(n_tokens)), dtype=np.uint64)
+    for n in range(n_tokens):
+        row = q[n, col0:col0 + d]
+        reach[:] = 0
+        for i in range(d):
+            if row[i] != 0:
+                for w in range(reach.shape[1]):
+                    reach[0, w] |= k_feat[i, w]
+        nonzero_scores += _and_count(reach, 0, reach, 0)
+        synaptic += _sliced_product(reach, 0, planes, 0, depth)
     return coincidences, nonzero_scores * d, synaptic, weighted
 
 
 @njit(cache=True)
-def _counts_kv(k_feat, v_feat, q_feat_nnz, k_tok_nnz, v_tok_nnz, d):
-    """The four counts of Q (Kᵀ V) (module docstring)."""
-    coincidences = q_spikes = synaptic = 0
-    for n in range(k_tok_nnz.shape[0]):
-        coincidences += k_tok_nnz[n] * v_tok_nnz[n]
+def _counts_kv(q, k, v, col0, d):
+    """The four counts of Q (Kᵀ V) (module docstring), work in proportion to the spikes: row i
+    of M = KᵀV is nonzero at the features reached by v in any token where k spikes on i,
+    reach[i] = OR over n with K[n, i] = 1 of V[n] (a bit set over features), nnz(M[i]) = popcount."""
+    n_tokens = q.shape[0]
+    v_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
+    _pack_tokens(v, col0, d, v_tok)
+    k_nnz, v_nnz = _spikes_per_token(k, col0, d), _spikes_per_token(v, col0, d)
+    q_nnz = _spikes_per_feature(q, col0, d)
+    reach = np.zeros((d, _words(d)), dtype=np.uint64)
+    coincidences = 0
+    for n in range(n_tokens):
+        coincidences += k_nnz[n] * v_nnz[n]
+        row = k[n, col0:col0 + d]
+        for i in range(d):
+            if row[i] != 0:
+                for w in range(reach.shape[1]):
+                    reach[i, w] |= v_tok[n, w]
+    q_spikes = synaptic = 0
     for i in range(d):
-        row_nnz = 0
-        for j in range(d):
-            row_nnz += _meet(k_feat, i, v_feat, j)
-        q_spikes += q_feat_nnz[i]
-        synaptic += q_feat_nnz[i] * row_nnz
+        q_spikes += q_nnz[i]
+        synaptic += q_nnz[i] * _and_count(reach, i, reach, i)
     return coincidences, q_spikes * d, synaptic, synaptic
-
-
-@njit(cache=True)
-def _popcounts(packed):
-    counts = np.empty(packed.shape[0], dtype=np.int64)
-    for r in range(packed.shape[0]):
-        counts[r] = _and_count(packed, r, packed, r)
-    return counts
 
 
 @njit(cache=True)
@@ -203,24 +242,25 @@ def _qk_association_is_cheaper(n_tokens, d):
 @njit(cache=True)
 def _head(q, k, v, col0, d, qk_first, association, scale, out):
     """One step, one head: writes out[:, col0:col0 + d] and returns the declared order's counts.
-    ``association``: 0 the cheaper, 1 (Q Kᵀ) V, 2 Q (Kᵀ V) (the values are the same)."""
-    n_tokens = q.shape[0]
-    q_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
-    k_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
-    v_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
-    q_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
-    k_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
-    v_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
-    for x, tok, feat in ((q, q_tok, q_feat), (k, k_tok, k_feat), (v, v_tok, v_feat)):
-        _pack_tokens(x, col0, d, tok)
-        _pack_features(x, col0, d, feat)
-    if association == 1 or (association == 0 and _qk_association_is_cheaper(n_tokens, d)):
-        _values_qk(q_tok, k_tok, v_feat, d, n_tokens, scale, out, col0)
-    else:
-        _values_kv(q_tok, k_feat, v_feat, d, n_tokens, scale, out, col0)
+    ``association``: 0 the cheaper, 1 (Q Kᵀ) V, 2 Q (Kᵀ V) (the values are the same), 3 none
+    (counts only)."""
+    if association != COUNTS_ONLY:
+        n_tokens = q.shape[0]
+        q_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
+        k_tok = np.empty((n_tokens, _words(d)), dtype=np.uint64)
+        k_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
+        v_feat = np.empty((d, _words(n_tokens)), dtype=np.uint64)
+        _pack_tokens(q, col0, d, q_tok)
+        _pack_features(v, col0, d, v_feat)
+        if association == 1 or (association == 0 and _qk_association_is_cheaper(n_tokens, d)):
+            _pack_tokens(k, col0, d, k_tok)
+            _values_qk(q_tok, k_tok, v_feat, d, n_tokens, scale, out, col0)
+        else:
+            _pack_features(k, col0, d, k_feat)
+            _values_kv(q_tok, k_feat, v_feat, d, n_tokens, scale, out, col0)
     if qk_first:
-        return _counts_qk(q_tok, k_tok, _popcounts(q_feat), k, _popcounts(v_tok), d, col0)
-    return _counts_kv(k_feat, v_feat, _popcounts(q_feat), _popcounts(k_tok), _popcounts(v_tok), d)
+        return _counts_qk(q, k, v, col0, d)
+    return _counts_kv(q, k, v, col0, d)
 
 
 @njit(cache=True, parallel=True)
@@ -236,18 +276,32 @@ def _attention_bits(q, k, v, heads, qk_first, association, scale, out):
     return stats.reshape(steps, heads, 4).sum(axis=1)
 
 
+def _checked(q, k, v, heads, order, out, name):
+    from .kernels import _array, _require
+    for label, a in (("q", q), ("k", k), ("v", v), ("output", out)):
+        _array(a, name, label, 3, "fiu")
+    _require(q.shape == k.shape == v.shape and out.shape[0] == q.shape[0], name, "q, k, v and the output differ in shape")
+    _require(heads >= 1 and q.shape[2] % heads == 0, name, lambda: f"{q.shape[2]} features do not split into {heads} heads")
+    _require(order in ("qk_first", "kv_first"), name, lambda: f"unknown order {order!r}")
+    return _require
+
+
+def attention_counts(q, k, v, heads, order):
+    """The counts per step [S, 4] of ``attention_bits`` without forming the values (for a run
+    whose values come from BLAS: the matmuls of 0/1 spikes are exact integers there too)."""
+    out = np.empty((q.shape[0], 0, 0), dtype=q.dtype)
+    _checked(q, k, v, heads, order, out, "attention_counts")
+    return _attention_bits(q, k, v, heads, order == "qk_first", COUNTS_ONLY, 1.0, out)
+
+
 def attention_bits(q, k, v, heads, order, scale, out, association="cheaper"):
     """out[s] = scale · Q_h K_hᵀ V_h for every step s and head h of binary spikes q, k, v
     [S, N, D] (float or integer arrays holding 0/1); ``out`` [S, N, D] is overwritten.
     Returns the counts per step [S, 4]: coincidences, row additions, additions event by
     event, value-weighted additions. ``association`` ("cheaper", "qk" or "kv") picks how the
     values are formed; they are the same integers either way."""
-    from .kernels import _array, _require
     name = "attention_bits"
-    for label, a in (("q", q), ("k", k), ("v", v), ("output", out)):
-        _array(a, name, label, 3, "fiu")
-    _require(q.shape == k.shape == v.shape == out.shape, name, "q, k, v and the output differ in shape")
-    _require(heads >= 1 and q.shape[2] % heads == 0, name, lambda: f"{q.shape[2]} features do not split into {heads} heads")
-    _require(order in ("qk_first", "kv_first"), name, lambda: f"unknown order {order!r}")
-    _require(association in ASSOCIATIONS, name, lambda: f"unknown association {association!r}")
+    require = _checked(q, k, v, heads, order, out, name)
+    require(q.shape == out.shape, name, "q, k, v and the output differ in shape")
+    require(association in ASSOCIATIONS, name, lambda: f"unknown association {association!r}")
     return _attention_bits(q, k, v, heads, order == "qk_first", ASSOCIATIONS.index(association), float(scale), out)

@@ -47,6 +47,9 @@ class Kind(Layer, ABC):
     # The output at step s depends only on the inputs at step s (no state, no mixing over time):
     # throughput mode may then give the kind the steps of several inputs in one call.
     step_local: ClassVar[bool] = False
+    # Input density above which ``event_dense`` runs instead of ``event`` (None: the engine's
+    # DENSE_INPUTS_ABOVE, measured for the conv/linear scatters).
+    dense_inputs_above: ClassVar[float | None] = None
 
     def prepare(self, params: dict, dtype, facts: LayerFacts, engine: str) -> dict:
         """Constants of this layer for one engine and dtype; by default the weights cast."""
