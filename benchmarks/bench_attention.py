@@ -1,5 +1,6 @@
-"""Speed of the bit-packed attention kernel (``evsim/kinds/attention_bits.py``) beside the
-dense engine's float matmuls of the same layer, per order, shape, firing rate and thread count.
+"""Speed of attention's two event-engine paths, per order, shape, firing rate and thread count:
+strict (``attention_bits``: bit-packed values and counts) and mixed (float matmuls in the
+cheaper association for the values + ``attention_counts`` for the counts).
 
     python benchmarks/bench_attention.py [--repeats 5]
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from functools import partial
 
 import numba
 import numpy as np
 
 from evsim.kinds.attention import Attention
-from evsim.kinds.attention_bits import attention_bits
+from evsim.kinds.attention_bits import attention_bits, attention_counts
 
 SHAPES = [(4, 64, 384, 12), (4, 196, 384, 6)]
 
@@ -38,8 +40,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, numba {numba.__version__}, float32; ms per call over all steps and heads")
-    print(f"{'steps, tokens, D, heads':>24} {'threads':>7} {'rate':>5} {'order':>9} {'bit-packed ms':>13} "
-          f"{'dense matmul ms':>15} {'dense ÷ bits':>12}")
+    print(f"{'steps, tokens, D, heads':>24} {'threads':>7} {'rate':>5} {'order':>9} {'strict ms':>9} "
+          f"{'counts ms':>9} {'matmul ms':>9} {'mixed ms':>8} {'strict ÷ mixed':>14}")
     rng = np.random.default_rng(0)
     threads = numba.get_num_threads()
     for steps, tokens, width, heads in SHAPES:
@@ -50,10 +52,12 @@ def main():
                 out = np.empty_like(q)
                 for order in ("qk_first", "kv_first"):
                     layer = Attention("attention", ("q", "k", "v"), heads=heads, order=order)
-                    bits = best_ms(lambda: attention_bits(q, k, v, heads, order, 0.125, out), args.repeats)
-                    dense = best_ms(lambda: layer.dense(None, [q, k, v], {}), args.repeats)
+                    strict = best_ms(partial(attention_bits, q, k, v, heads, order, 0.125, out), args.repeats)
+                    counts = best_ms(partial(attention_counts, q, k, v, heads, order), args.repeats)
+                    matmul = best_ms(partial(layer._product, [q, k, v], tokens < width // heads), args.repeats)
                     print(f"{str((steps, tokens, width, heads)):>24} {n_threads:>7} {rate:>5.1%} {order:>9} "
-                          f"{bits:>13.2f} {dense:>15.2f} {dense / bits:>12.2f}")
+                          f"{strict:>9.2f} {counts:>9.2f} {matmul:>9.2f} {counts + matmul:>8.2f} "
+                          f"{strict / (counts + matmul):>14.2f}")
     numba.set_num_threads(threads)
 
 

@@ -109,8 +109,12 @@ class Attention(SpikingQKV, Kind):
         return a.reshape(S, N, self.heads, D // self.heads).transpose(0, 2, 1, 3)
 
     def dense(self, plan, inputs, state):
+        return self._product(inputs, self.order == "qk_first")
+
+    def _product(self, inputs, qk_first):
+        """s · Q Kᵀ V per head over the steps, (Q Kᵀ) V or Q (Kᵀ V)."""
         q, k, v = (self._heads(a) for a in inputs)
-        if self.order == "qk_first":
+        if qk_first:
             out = (q @ k.transpose(0, 1, 3, 2)) @ v
         else:
             out = q @ (k.transpose(0, 1, 3, 2) @ v)
@@ -124,15 +128,17 @@ class Attention(SpikingQKV, Kind):
         return out
 
     def event_dense(self, plan, inputs, state, counts, steps):
-        """The dense engine's matmuls (BLAS) for the values, the bit-packed kernel for the counts.
-        On 0/1 spikes every product and partial sum is an integer of at most N·d, exact in the
-        dtype while N·d < 2^24 (float32) or 2^53 (float64); past that, the event step."""
+        """Matmuls (BLAS) for the values, the bit-packed kernel for the counts. On 0/1 spikes
+        every product and partial sum is an integer of at most N·d, exact in the dtype while
+        N·d ≤ 2^24 (float32) or 2^53 (float64) — so either association gives the dense engine's
+        values bit for bit, and the cheaper one is taken (2N²d against 2Nd² per head); past
+        that bound, the event step."""
         facts = plan["facts"]
         n_tokens, width = facts.in_shapes[0]
         if n_tokens * (width // self.heads) > 2 ** (np.finfo(inputs[0].dtype).nmant + 1):
             return self.event(plan, inputs, state, counts, steps)
         self._record(attention_bits.attention_counts(*inputs, self.heads, self.order), facts, counts, steps)
-        return self.dense(plan, inputs, state)
+        return self._product(inputs, n_tokens < width // self.heads)
 
     def _record(self, per_step, facts, counts, steps):
         """Counts per step [S, 4] from ``attention_bits`` into the layer's fields."""
