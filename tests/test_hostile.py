@@ -364,6 +364,8 @@ def test_3_input_that_overflows_float32(small_net):
 # -- 4. exhaustion ---------------------------------------------------------------------------------------
 
 def timed(seconds, function, *args):
+    """The error, within a bound far above a normal parse (10 s: a loaded 2-core machine took
+    over 2 s once) and far below what the bombs would take unguarded (minutes to hours)."""
     start = time.perf_counter()
     with pytest.raises(EvsimError) as info:
         function(*args)
@@ -377,7 +379,7 @@ def test_4_yaml_alias_bomb(tmp_path):
              for i in range(1, 9)]
     bomb = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
     assert bomb.stat().st_size < 1500
-    assert "expands to more than" in timed(2, evsim.load_spec, bomb)
+    assert "expands to more than" in timed(10, evsim.load_spec, bomb)
 
 
 def test_4_yaml_alias_bomb_as_rates(tmp_path):
@@ -388,32 +390,32 @@ def test_4_yaml_alias_bomb_as_rates(tmp_path):
 
 
 def test_4_recursive_alias(tmp_path):
-    assert "contains it" in timed(2, evsim.load_spec, write(tmp_path, "r.yaml", "a: &a [1, *a]\n"))
+    assert "contains it" in timed(10, evsim.load_spec, write(tmp_path, "r.yaml", "a: &a [1, *a]\n"))
 
 
 def test_4_deep_nesting(tmp_path):
-    assert "nest" in timed(2, evsim.load_spec, write(tmp_path, "n.yaml", "[" * 900 + "]" * 900 + "\n"))
+    assert "nest" in timed(10, evsim.load_spec, write(tmp_path, "n.yaml", "[" * 900 + "]" * 900 + "\n"))
 
 
 def test_4_oversized_yaml(tmp_path):
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * (5 << 20) + "\n")
-    assert "larger than" in timed(2, evsim.load_spec, big)
+    assert "larger than" in timed(10, evsim.load_spec, big)
 
 
 def test_4_chained_params_with_large_powers(tmp_path):
     text = FRAMES.replace("layers:", "params: {a: 10, b: '${a**64}', c: '${b**64}', d: '${c**64}', e: '${d**64}'}\nlayers:")
-    assert "beyond ±2**53" in timed(2, evsim.load_spec, write(tmp_path, "p.yaml", text))
+    assert "beyond ±2**53" in timed(10, evsim.load_spec, write(tmp_path, "p.yaml", text))
 
 
 def test_4_power_tower_in_one_expression(tmp_path):
     text = FRAMES.replace("out_features: 2", "out_features: '${9**9**9**9}'")
-    assert "exponents above 64" in timed(2, evsim.load_spec, write(tmp_path, "p.yaml", text))
+    assert "exponents above 64" in timed(10, evsim.load_spec, write(tmp_path, "p.yaml", text))
 
 
 def test_4_string_repetition_bomb(tmp_path):
     text = FRAMES.replace("layers:", "params: {s: abc}\nlayers:").replace("out_features: 2", "out_features: '${s*100000000}'")
-    assert "arithmetic needs numbers" in timed(2, evsim.load_spec, write(tmp_path, "p.yaml", text))
+    assert "arithmetic needs numbers" in timed(10, evsim.load_spec, write(tmp_path, "p.yaml", text))
 
 
 def test_4_many_params_resolve_in_linear_time(tmp_path):
