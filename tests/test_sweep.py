@@ -129,7 +129,8 @@ def test_a_killed_sweep_resumes_to_the_identical_table(tmp_path, scheduler):
         _, stderr = process.communicate()
     finished = len(list(chunks.glob("[0-9]*.parquet")))
     assert 0 < finished < 24, stderr.decode()[-2000:]
-    (chunks / ".000023-000024.parquet.half.parquet").write_bytes(b"PAR1 half a file")  # as a kill mid-write leaves
+    (chunks / ".000023-000024.parquet.half.parquet").write_bytes(b"PAR1 half a file")
+    (chunks / ".000022-000023.parquet.k1ll3d_.part").write_bytes(b"PAR1 half")  # write_atomic's name, as a kill mid-write leaves
     sweep = read_sweep(path)
     resumed = run_sweep(dataclasses.replace(sweep, output=str(killed)), scheduler=scheduler, progress=False)
     assert resumed.skipped >= finished and resumed.skipped + resumed.done == 24 and not resumed.failed

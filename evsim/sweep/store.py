@@ -144,8 +144,8 @@ class Store:
         self._saved_at = now
 
     def _remove_temporary_files(self) -> None:
-        """Temporary files a killed sweep left (write_atomic names them '.<name>.*')."""
+        """Temporary files a killed sweep left (write_atomic names them '.<name>.<random>.part')."""
         if not self.root.exists():
             return
-        for path in [*self.root.glob(".manifest.json.*"), *self.root.glob("chunks/*/.*.parquet")]:
+        for path in [*self.root.glob(".manifest.json.*"), *self.root.glob("chunks/*/.*.parquet*")]:
             path.unlink(missing_ok=True)
