@@ -9,11 +9,14 @@ operation counts: 2·N²·D versus 2·N·D·d per step.
 q, k and v must be binary spikes (checked at load). Event step: all steps and heads in one
 bit-packed AND + popcount call (``attention_bits``); in mixed execution the values come from
 the dense matmuls instead (exact on spikes, and faster at every rate measured) and only the
-counts from the bit-packed kernel. Counted as the events would be done one by one —
-qk_first: every (q token, k token) pair spiking on one feature is a coincidence adding 1 to a
-score; each nonzero score S[n, m] then adds into y[n] only where V[m] has spikes — Σ over
-nonzero S[n, m] of nnz(V[m]) additions (value-weighted: Σ S[n, m]·nnz(V[m])). kv_first: every (k feature, v feature) pair spiking in one token adds 1 to M = KᵀV; each q
-spike (n, i) adds the nonzero entries of row M[i, :] — Σ over q spikes of nnz(M[i, :]).
+counts from the bit-packed kernel. Counted as the events would be done one by one:
+
+- qk_first: every (q token, k token) pair spiking on one feature is a coincidence adding 1 to
+  a score; each nonzero score S[n, m] then adds into y[n] only where V[m] has spikes — Σ over
+  nonzero S[n, m] of nnz(V[m]) additions (value-weighted: Σ S[n, m]·nnz(V[m])).
+- kv_first: every (k feature, v feature) pair spiking in one token adds 1 to M = KᵀV; each q
+  spike (n, i) adds the nonzero entries of row M[i, :] — Σ over q spikes of nnz(M[i, :]).
+
 Counting every intermediate row as dense (nonzero scores × d, or q spikes × d) is kept as
 ``attention_row_additions``. Integer products are formed first and scaled last, so both
 orders are exact.
