@@ -28,6 +28,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from ..stats import nonzero_per_row
+
 WORD = 64
 ASSOCIATIONS = ("cheaper", "qk", "kv")
 COUNTS_ONLY = len(ASSOCIATIONS)
@@ -147,14 +149,7 @@ def _values_kv(q_tok, k_feat, v_feat, d, n_tokens, scale, out, col0):
 
 @njit(cache=True)
 def _spikes_per_token(x, col0, d):
-    counts = np.empty(x.shape[0], dtype=np.int64)
-    for n in range(x.shape[0]):
-        row = x[n, col0:col0 + d]
-        spikes = 0
-        for i in range(d):
-            spikes += row[i] != 0
-        counts[n] = spikes
-    return counts
+    return nonzero_per_row(x[:, col0:col0 + d])
 
 
 @njit(cache=True)

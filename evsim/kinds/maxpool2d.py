@@ -5,7 +5,8 @@
 Event step: every step and channel in one compiled call, separably (rows, then columns). A
 max-pool does no synaptic work, so it is not counted; measured on Spikformer's pools at 15 %,
 raising each event's windows (an event formulation) took 8–12 ms per image against about 2 ms for
-this window maximum, which reads every input once whatever the rate. Analog inputs take the dense path.
+this window maximum, which reads every input once whatever the rate and is exact for analog
+inputs too (−∞ padding never wins).
 Expected rate, inputs independent: a window of k² inputs fires with 1 − (1 − e)^{k²}.
 """
 from __future__ import annotations
